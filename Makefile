@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine:
+#   make train   installs into .venv (via `make setup`) and trains the default model
+#   make test    installs into .venv and runs the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Use the MNIST copy beside the project when there is one; otherwise digitrec
+# downloads (and checksums) the files into ~/.cache/digitrec/mnist.
+ifneq ($(wildcard ../shared/data/mnist),)
+export DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
+endif
+
+.PHONY: setup train test test-all bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: the pin picks the local CPU wheel, not the CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+train: setup
+	$(BIN)/digitrec train --out runs/default --overwrite
+
+test: setup
+	$(BIN)/pytest -q -m "not slow"
+
+test-all: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/train_speed.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

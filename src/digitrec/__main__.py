@@ -1,0 +1,7 @@
+"""`python -m digitrec` (and so `torchrun -m digitrec`) runs the CLI."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

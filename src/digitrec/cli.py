@@ -1,0 +1,47 @@
+"""The `digitrec` command: a thin dispatcher over one module per sub-command.
+
+Each module in `digitrec.commands` has `add_parser(subparsers)` and
+`run(args) -> int`. User mistakes (`DigitrecError`) become one line on stderr
+and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import DigitrecError
+
+COMMANDS = ["train", "evaluate", "summary", "models"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = Parser(prog="digitrec", description="Recognise handwritten digits with convolutional networks.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".commands.{name.replace('-', '_')}", __package__).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except DigitrecError as exc:
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,65 @@
+"""`digitrec train`: train a model on MNIST (or another source) into a run folder."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import DigitrecError
+from ..train import CHECKPOINT, TrainConfig
+from ..workflow import resume_run, train_run
+
+_DEFAULTS = TrainConfig()
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model and save it with its history and checkpoints")
+    p.add_argument("--out", default=None, help="run folder (default runs/<model>)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue a stopped run from its last checkpoint, with its saved settings")
+    p.add_argument("--overwrite", action="store_true", help="allow training into a folder that holds a run")
+    p.add_argument("--model", default=None, help=f"model name (default {_DEFAULTS.model})")
+    p.add_argument("--epochs", type=int, default=None, help=f"default {_DEFAULTS.epochs}")
+    p.add_argument("--batch-size", type=int, default=None, help=f"default {_DEFAULTS.batch_size}")
+    p.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"])
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {_DEFAULTS.lr})")
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--schedule", default=None, choices=["constant", "onecycle", "linear"])
+    p.add_argument("--label-smoothing", type=float, default=None)
+    p.add_argument("--augment", default=None, help="batch augmentation (none, affine, …)")
+    p.add_argument("--ema", type=float, default=None, help="decay of a weight moving average, 0 = off")
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
+    p.add_argument("--val-size", type=int, default=None, help=f"held-out training images (default {_DEFAULTS.val_size})")
+    p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--data", default=None, help="training data: MNIST (default), a Kaggle .csv, a .npz or a folder")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
+    p.add_argument("--test-data", default=None, help="labelled test data when --data has no test split")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args) -> TrainConfig:
+    """Options the user gave override the defaults; the rest keep TrainConfig's values."""
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    return TrainConfig(**{**vars(_DEFAULTS), **given})
+
+
+def run(args) -> int:
+    progress = False if args.quiet else None
+    if args.resume:
+        result = resume_run(args.resume, epochs=args.epochs, progress=progress)
+    else:
+        cfg = config_from_args(args)
+        out = Path(args.out or f"runs/{cfg.model}")
+        if (out / CHECKPOINT).exists() and not args.overwrite:
+            raise DigitrecError(f"{out}: already holds a run; use --resume {out} to continue it or --overwrite")
+        result = train_run(cfg, out, progress=progress)
+    if result.test is not None:
+        print(f"test accuracy: {result.test.accuracy:.4f}")
+    print(f"trained in {result.train_seconds:.1f}s (data loaded in {result.load_seconds:.1f}s); "
+          f"model saved to {result.model_path}")
+    return 0

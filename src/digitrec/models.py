@@ -1,0 +1,146 @@
+"""One registry of networks, name → constructor, and a Keras-style summary table.
+
+Every model takes (B, 1, 28, 28) float images in [0, 1] (ink = 1) and returns
+(B, 10) logits. Input normalisation is the model's first layer, so whatever
+runs a model (training, the CLI, the server, ONNX) feeds it the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import DigitrecError
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register_model(name: str, description: str) -> Callable:
+    """Decorator: add a constructor to the registry under `name`."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _REGISTRY[name] = fn
+        _DESCRIPTIONS[name] = description
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    return _DESCRIPTIONS[name]
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; `arch` and `arch_kwargs` ride along so model files can rebuild it."""
+    if name not in _REGISTRY:
+        raise DigitrecError(f"model: unknown model {name!r}; choose from {', '.join(list_models())}")
+    try:
+        model = _REGISTRY[name](**kwargs)
+    except TypeError as exc:
+        raise DigitrecError(f"model: bad settings for {name!r}: {exc}") from None
+    model.arch = name
+    model.arch_kwargs = dict(kwargs)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std with constants, not buffers: no parameters, nothing to save."""
+
+    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> None:
+        super().__init__()
+        self.mean, self.std = float(mean), float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean}, std={self.std}"
+
+
+# --- the starting projects' architectures (Keras "valid" convs, 2x2 pools) ---
+
+
+def _keras_cnn(convs: list[int], pools: bool, dense: list[int], mean: float, std: float) -> nn.Sequential:
+    """Conv(3x3, relu)[→ MaxPool 2] per entry of `convs`, Flatten, Dense(relu) per `dense`, Dense 10."""
+    layers: list[nn.Module] = [Normalize(mean, std)]
+    channels, side = 1, 28
+    for out in convs:
+        layers += [nn.Conv2d(channels, out, 3), nn.ReLU()]
+        channels, side = out, side - 2
+        if pools:
+            layers.append(nn.MaxPool2d(2))
+            side //= 2
+    layers.append(nn.Flatten())
+    width = channels * side * side
+    for units in dense:
+        layers += [nn.Linear(width, units), nn.ReLU()]
+        width = units
+    layers.append(nn.Linear(width, 10))
+    return nn.Sequential(*layers)
+
+
+@register_model("conv2-fc64", "project A: conv32-pool-conv64-pool-dense64")
+def conv2_fc64(mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    return _keras_cnn([32, 64], True, [64], mean, std)
+
+
+@register_model("conv1-fc128", "project B: conv28-pool-dense128")
+def conv1_fc128(mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    return _keras_cnn([28], True, [128], mean, std)
+
+
+@register_model("conv1-fc64x2", "project C: conv64-dense64-dense64 (no pooling)")
+def conv1_fc64x2(mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    return _keras_cnn([64], False, [64, 64], mean, std)
+
+
+@register_model("conv2-fc128", "project E: conv32-pool-conv64-pool-dense128")
+def conv2_fc128(mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    return _keras_cnn([32, 64], True, [128], mean, std)
+
+
+# --- summary ---
+
+
+def summary(model: nn.Module, batch: int = 1) -> str:
+    """A Keras-style table: each leaf layer, its output shape and parameter count."""
+    rows: list[tuple[str, str, int]] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if list(module.children()):
+            continue
+
+        def hook(mod, _inp, out, name=name):
+            shape = "(None, " + ", ".join(str(d) for d in out.shape[1:]) + ")"
+            rows.append((f"{name} ({type(mod).__name__})", shape, count_parameters(mod)))
+
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(batch, 1, 28, 28))
+    finally:
+        for h in hooks:
+            h.remove()
+    return _format_table(getattr(model, "arch", type(model).__name__), rows, count_parameters(model))
+
+
+def _format_table(title: str, rows: list[tuple[str, str, int]], total: int) -> str:
+    w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2
+    w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 2
+    rule = "─" * (w0 + w1 + 12)
+    lines = [f'Model: "{title}"', rule, f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>12}", rule]
+    lines += [f"{a:<{w0}}{b:<{w1}}{c:>12,}" for a, b, c in rows]
+    lines += [rule, f"Total params: {total:,}", rule]
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real MNIST files (from $DIGITREC_DATA or ../shared) and small runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+if not os.environ.get("DIGITREC_DATA") and SHARED_MNIST.is_dir():
+    os.environ["DIGITREC_DATA"] = str(SHARED_MNIST)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    path = Path(os.environ.get("DIGITREC_DATA", SHARED_MNIST))
+    if not (path / "t10k-images-idx3-ubyte.gz").exists() and not (path / "t10k-images-idx3-ubyte").exists():
+        pytest.skip("MNIST files not available; set DIGITREC_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir):
+    from digitrec.data import load_mnist
+
+    return load_mnist("test", mnist_dir, download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_dir):
+    from digitrec.data import load_mnist
+
+    return load_mnist("train", mnist_dir, download=False)
