@@ -41,11 +41,12 @@ def verify(name: str, data: bytes, path: Path) -> None:
         raise DigitrecError(f"{path}: SHA-256 checksum mismatch (file is corrupt or not MNIST's {name})")
 
 
-def download_file(name: str, dest_dir: Path, mirrors=MIRRORS, timeout: float = 30.0) -> Path:
-    """Try each mirror for `name`.gz until one gives bytes with the right checksum."""
+def download_file(name: str, dest_dir: Path, mirrors: tuple[str, ...] | None = None,
+                  timeout: float = 30.0) -> Path:
+    """Try each mirror (default `MIRRORS`) for `name`.gz until one gives bytes with the right checksum."""
     dest = Path(dest_dir) / f"{name}.gz"
     errors = []
-    for base in mirrors:
+    for base in mirrors or MIRRORS:
         url = f"{base}{name}.gz"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:

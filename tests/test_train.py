@@ -1,0 +1,100 @@
+"""Training end to end through the CLI: files, determinism, resume after SIGKILL, evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from helpers import assert_user_error, run_cli
+
+QUICK = ["--model", "conv2-fc64", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
+
+
+def _weights(path):
+    return load_file(str(path))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "a"
+    result = run_cli("train", *QUICK, "--epochs", "2", "--seed", "7", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_training_writes_model_history_and_checkpoint(quick_run):
+    out, result = quick_run
+    assert {"model.safetensors", "checkpoint.safetensors", "history.csv", "history.json", "config.json"} <= {
+        p.name for p in out.iterdir()}
+    history = json.loads((out / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+    assert history["total_train_seconds"] > 0 and all(e["seconds"] > 0 for e in history["epochs"])
+    assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss,train_accuracy")
+    assert "epoch  2/2" in result.stdout and "test accuracy: 0." in result.stdout
+    assert history["epochs"][-1]["val_accuracy"] > 0.85
+
+
+def test_same_seed_gives_identical_weights(quick_run, tmp_path):
+    out, _ = quick_run
+    again = run_cli("train", *QUICK, "--epochs", "2", "--seed", "7", "--out", tmp_path / "b")
+    assert again.returncode == 0, again.stderr
+    a, b = _weights(out / "model.safetensors"), _weights(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = run_cli("train", *QUICK, "--epochs", "1", "--seed", "8", "--out", tmp_path / "c")
+    c = _weights(tmp_path / "c" / "model.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_sigkill_mid_epoch_finishes_with_the_same_weights(quick_run, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "digitrec", "train", *QUICK, "--epochs", "2", "--seed", "7", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # now inside epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.safetensors").exists()
+    resumed = run_cli("train", "--resume", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and "after epoch 1" in resumed.stdout
+    ref, got = _weights(quick_run[0] / "model.safetensors"), _weights(out / "model.safetensors")
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+    assert [e["epoch"] for e in json.loads((out / "history.json").read_text())["epochs"]] == [1, 2]
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_refuses_to_overwrite_a_run(quick_run):
+    assert_user_error(run_cli("train", *QUICK, "--epochs", "1", "--out", quick_run[0]), "already holds a run")
+
+
+def test_resume_of_a_folder_that_is_no_run(tmp_path):
+    assert_user_error(run_cli("train", "--resume", tmp_path), "config.json", "not found")
+
+
+def test_evaluate_prints_metrics_and_json(quick_run):
+    model = quick_run[0] / "model.safetensors"
+    text = run_cli("evaluate", model)
+    assert text.returncode == 0 and "test accuracy:" in text.stdout and "confusion matrix" in text.stdout
+    doc = json.loads(run_cli("evaluate", model, "--json").stdout)
+    assert doc["n"] == 10000 and len(doc["per_class"]) == 10 and len(doc["confusion"]) == 10
+    assert abs(doc["accuracy"] - sum(doc["confusion"][d][d] for d in range(10)) / 10000) < 1e-9
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--epochs", "0"], "--epochs"),
+    (["--device", "tpu"], "--device"),
+    (["--augment", "flip"], "--augment"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, fragment):
+    assert_user_error(run_cli("train", *QUICK, *args, "--out", tmp_path / "r"), fragment)
