@@ -39,6 +39,21 @@ def get_augment(name: str) -> Augment | None:
 def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, shear: float = 0.1,
                   shift: float = 2.0) -> torch.Tensor:
     """Per-image random rotation (±degrees), scale (1±scale), shear and shift (±pixels)."""
+    grid = affine_grid(x, degrees, scale, shear, shift)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(b: int, device: torch.device, alpha: float = 1.5, smooth: int = 7) -> torch.Tensor:
+    """A random smooth displacement field (B, 28, 28, 2) in grid units, about `alpha` pixels strong."""
+    noise = torch.rand(b, 2, 28, 28, device=device) * 2 - 1
+    for _ in range(2):  # two box blurs ≈ a Gaussian of sd ~ smooth / 2.5
+        noise = F.avg_pool2d(noise, smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+    noise = noise / noise.flatten(1).abs().amax(1).clamp_min(1e-6).view(b, 1, 1, 1)
+    return (noise * alpha * 2 / 28).permute(0, 2, 3, 1)
+
+
+def affine_grid(x: torch.Tensor, degrees: float, scale: float, shear: float, shift: float) -> torch.Tensor:
+    """The sampling grid (B, 28, 28, 2) of a random affine map per image."""
     b = x.shape[0]
     u = torch.rand(b, 5, device=x.device) * 2 - 1  # (B, 5) uniform in [-1, 1]
     angle = u[:, 0] * math.radians(degrees)
@@ -49,8 +64,28 @@ def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, sh
         torch.stack([cos, -sin + sh * cos, u[:, 3] * shift * 2 / 28], 1),
         torch.stack([sin, cos + sh * sin, u[:, 4] * shift * 2 / 28], 1),
     ], 1)  # (B, 2, 3): maps output coords to input coords, in [-1, 1] units
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.affine_grid(theta, list(x.shape), align_corners=False)
+
+
+def random_erase(x: torch.Tensor, p: float = 0.3, size: int = 8) -> torch.Tensor:
+    """Blank a random size×size square in a fraction `p` of the images (occlusion, broken strokes)."""
+    b = x.shape[0]
+    ys = torch.randint(0, 28 - size + 1, (b, 1, 1), device=x.device)
+    xs = torch.randint(0, 28 - size + 1, (b, 1, 1), device=x.device)
+    r = torch.arange(28, device=x.device)
+    rows = (r.view(1, 28, 1) >= ys) & (r.view(1, 28, 1) < ys + size)  # (B, 28, 1)
+    cols = (r.view(1, 1, 28) >= xs) & (r.view(1, 1, 28) < xs + size)  # (B, 1, 28)
+    box = rows & cols
+    keep = ~(box & (torch.rand(b, 1, 1, device=x.device) < p))
+    return x * keep.unsqueeze(1)
+
+
+@register_augment("mnist")
+def mnist_augment(x: torch.Tensor) -> torch.Tensor:
+    """The accurate recipe's augmentation: affine + elastic in one resampling, then random erasing."""
+    grid = affine_grid(x, degrees=12.0, scale=0.12, shear=0.15, shift=2.5) + elastic_field(x.shape[0], x.device)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return random_erase(x, p=0.25, size=7)
 
 
 @register_augment("affine")

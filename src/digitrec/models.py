@@ -113,6 +113,57 @@ def conv2_fc128(mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
     return _keras_cnn([32, 64], True, [128], mean, std)
 
 
+# --- digitrec's own models: BatchNorm CNNs ---
+
+
+def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Module]:
+    """Conv without bias (BatchNorm's shift replaces it), BatchNorm, ReLU."""
+    return [nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+@register_model("bn-conv3-w16", "fast: 3 conv-BN blocks (16-32-64), global max pool; seconds to 99%")
+def bn_conv3(width: int = 16, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    w = width
+    return nn.Sequential(
+        Normalize(mean, std),
+        *_conv_bn(1, w), nn.MaxPool2d(2),  # (B, w, 14, 14)
+        *_conv_bn(w, 2 * w), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+        *_conv_bn(2 * w, 4 * w), nn.AdaptiveMaxPool2d(1), nn.Flatten(),  # (B, 4w)
+        nn.Linear(4 * w, 10),
+    )
+
+
+@register_model("bn-conv6-w32", "accurate: 6 conv-BN blocks (32-32-32-64-64-64), dropout, dense 128")
+def bn_conv6(width: int = 32, dropout: float = 0.3, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    w = width
+    return nn.Sequential(
+        Normalize(mean, std),
+        *_conv_bn(1, w), *_conv_bn(w, w), *_conv_bn(w, w, 5, 2), nn.Dropout(dropout),  # (B, w, 14, 14)
+        *_conv_bn(w, 2 * w), *_conv_bn(2 * w, 2 * w), *_conv_bn(2 * w, 2 * w, 5, 2), nn.Dropout(dropout),  # 7x7
+        nn.Flatten(), nn.Linear(2 * w * 49, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(128, 10),
+    )
+
+
+class Ensemble(nn.Module):
+    """Averages its members' probabilities; returns log-probabilities so softmax gives the average."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])  # (M, B, 10)
+        return torch.log(probs.mean(0).clamp_min(1e-12))
+
+
+@register_model("ensemble", "the average of several models' probabilities (`digitrec ensemble`)")
+def ensemble(members: list[dict] | None = None) -> nn.Module:
+    """`members` are {"arch", "arch_kwargs"} dicts, as a model file records them."""
+    members = members or [{"arch": "bn-conv3-w16"}, {"arch": "bn-conv3-w16"}]
+    return Ensemble([create_model(m["arch"], **m.get("arch_kwargs", {})) for m in members])
+
+
 # --- summary ---
 
 

@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import DigitrecError
+from ..recipes import RECIPES, recipe_config
 from ..train import CHECKPOINT, TrainConfig
 from ..workflow import resume_run, train_run
 
@@ -18,6 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stopped run from its last checkpoint, with its saved settings")
     p.add_argument("--overwrite", action="store_true", help="allow training into a folder that holds a run")
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="a tuned set of settings: fast (99%% in seconds), best (most accurate), classic")
     p.add_argument("--model", default=None, help=f"model name (default {_DEFAULTS.model})")
     p.add_argument("--epochs", type=int, default=None, help=f"default {_DEFAULTS.epochs}")
     p.add_argument("--batch-size", type=int, default=None, help=f"default {_DEFAULTS.batch_size}")
@@ -42,10 +45,10 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    """Options the user gave override the defaults; the rest keep TrainConfig's values."""
+    """Options the user gave override the recipe's values (or the defaults without a recipe)."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-             if getattr(args, f.name, None) is not None}
-    return TrainConfig(**{**vars(_DEFAULTS), **given})
+             if f.name != "recipe" and getattr(args, f.name, None) is not None}
+    return recipe_config(args.recipe, **given)
 
 
 def run(args) -> int:

@@ -1,0 +1,61 @@
+"""`digitrec ensemble`: train N seeds of a recipe (or take model files) and average them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import data as datamod
+from ..ensemble import combine
+from ..errors import DigitrecError
+from ..evaluate import compute_metrics
+from ..inference import predict_proba
+from ..modelfile import save_model
+from ..recipes import RECIPES, recipe_config
+from ..train import CHECKPOINT, MODEL
+from ..workflow import resume_run, train_run
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ensemble", help="average the probabilities of several models in one model file")
+    p.add_argument("models", nargs="*", help="model files to combine (instead of training)")
+    p.add_argument("--recipe", default="best", choices=sorted(RECIPES), help="recipe of each member")
+    p.add_argument("--n", type=int, default=5, help="number of members to train (seeds 0..n-1)")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    p.add_argument("--out", required=True, help="output: a run folder when training, else a model file")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _train_members(args) -> list[Path]:
+    """Each member in OUT/seed-K; finished members are kept, interrupted ones resumed."""
+    if args.n < 2:
+        raise DigitrecError(f"--n: an ensemble needs at least 2 members, got {args.n}")
+    paths = []
+    for seed in range(args.n):
+        run_dir = Path(args.out) / f"seed-{seed}"
+        progress = False if args.quiet else None
+        if not (run_dir / MODEL).exists():
+            print(f"member {seed + 1}/{args.n}: {args.recipe} recipe, seed {seed}")
+            if (run_dir / CHECKPOINT).exists():
+                resume_run(run_dir, progress=progress)
+            else:
+                overrides = {"seed": seed, "threads": args.threads}
+                if args.epochs:
+                    overrides["epochs"] = args.epochs
+                train_run(recipe_config(args.recipe, **overrides), run_dir, progress=progress)
+        paths.append(run_dir / MODEL)
+    return paths
+
+
+def run(args) -> int:
+    paths = args.models or _train_members(args)
+    out = Path(args.out) if args.models else Path(args.out) / MODEL
+    model, info = combine(paths)
+    test = datamod.load_mnist("test")
+    accuracy = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
+    save_model(model, out, {"ensemble": info, "metrics": {"test_accuracy": accuracy},
+                            "training": {"recipe": None if args.models else args.recipe}})
+    print(f"ensemble of {len(paths)} models saved to {out}")
+    print(f"test accuracy: {accuracy:.4f}")
+    return 0
