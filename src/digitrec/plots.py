@@ -1,0 +1,204 @@
+"""Figures of a run as small PNGs: curves, predictions, confusion, mistakes, per-class bars, samples.
+
+Every figure is a `matplotlib.figure.Figure` drawn on its own Agg canvas: no
+pyplot, so no display is needed, no global backend is switched under a
+notebook's feet, and nothing leaks between figures. Each function takes plain
+arrays (this module never reads run files or runs a model: data flows into it),
+writes one PNG atomically and returns its path. Digits are drawn ink-dark on
+white, like paper, at 100 dpi so a README can show them as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from .fileio import atomic_path
+
+DPI = 100
+RIGHT = "#1b7837"  # green: correct prediction
+WRONG = "#c51b1b"  # red: mistake
+TRAIN = "#2166ac"
+VAL = "#e08214"
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure (size in inches, at DPI pixels per inch) with its own Agg canvas."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+    return path
+
+
+def _grid_shape(n: int, cols: int) -> tuple[int, int]:
+    """(rows, columns) for `n` cells at most `cols` wide."""
+    cols = max(1, min(cols, n))
+    return max(1, -(-n // cols)), cols
+
+
+def _digit_axes(fig: Figure, n: int, cols: int) -> list:
+    """A grid of axes for `n` digits, ticks off; unused cells hidden."""
+    rows, cols = _grid_shape(n, cols)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    return list(axes[:n])
+
+
+def _show_digit(ax, image: np.ndarray) -> None:
+    """(28, 28) uint8, ink bright → drawn dark ink on white."""
+    ax.imshow(image, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+
+
+# --- training curves ---
+
+
+def plot_curves(history: Sequence[dict], path: str | Path) -> Path:
+    """Accuracy and loss per epoch, train vs validation, side by side (rows from history.json)."""
+    epochs = [row["epoch"] for row in history]
+    fig = _figure(9, 3.4)
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for ax, key, title in ((acc_ax, "accuracy", "accuracy"), (loss_ax, "loss", "loss (cross-entropy)")):
+        for split, colour in (("train", TRAIN), ("val", VAL)):
+            values = [row[f"{split}_{key}"] for row in history]
+            label = f"{'train' if split == 'train' else 'validation'} (last {values[-1]:.4f})"
+            ax.plot(epochs, values, marker="o", markersize=4, color=colour, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(frameon=False, fontsize=9)
+    return _save(fig, path)
+
+
+# --- predictions and mistakes ---
+
+
+def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, path: str | Path,
+                     n: int = 36) -> Path:
+    """The first `n` digits with 'predicted (true)' above each; mistakes in red with a red frame."""
+    n = min(n, len(images))
+    predicted = probs.argmax(1)
+    fig = _figure(6.4, 7.2)
+    wrong = int((predicted[:n] != labels[:n]).sum())
+    fig.suptitle(f"predicted label (true label): {n - wrong} right, {wrong} wrong", fontsize=10)
+    for i, ax in enumerate(_digit_axes(fig, n, 6)):
+        _show_digit(ax, images[i])
+        ok = predicted[i] == labels[i]
+        text = f"{predicted[i]}" if ok else f"{predicted[i]} (true {labels[i]})"
+        ax.set_title(text, fontsize=9, color=RIGHT if ok else WRONG, fontweight="normal" if ok else "bold")
+        if not ok:
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor(WRONG)
+                spine.set_linewidth(2.5)
+    return _save(fig, path)
+
+
+def confident_mistakes(labels: np.ndarray, probs: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` mistakes the model was surest of, surest first."""
+    predicted = probs.argmax(1)
+    wrong = np.flatnonzero(predicted != labels)
+    order = np.argsort(-probs[wrong, predicted[wrong]], kind="stable")
+    return wrong[order[:n]]
+
+
+def plot_mistakes(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, path: str | Path,
+                  n: int = 24) -> Path:
+    """The most confident mistakes, each titled with its true label and the two top probabilities."""
+    index = confident_mistakes(labels, probs, n)
+    total = int((probs.argmax(1) != labels).sum())
+    if len(index) == 0:
+        fig = _figure(6.4, 1.2)
+        fig.text(0.5, 0.5, f"no mistakes on {len(labels):,} images", ha="center", va="center", fontsize=12)
+        return _save(fig, path)
+    rows, _ = _grid_shape(len(index), 6)
+    fig = _figure(6.4, 0.4 + 1.35 * rows)
+    fig.suptitle(f"most confident mistakes ({len(index)} of {total:,}): true label, then top-2 probabilities",
+                 fontsize=9)
+    for ax, i in zip(_digit_axes(fig, len(index), 6), index):
+        _show_digit(ax, images[i])
+        first, second = np.argsort(-probs[i])[:2]
+        ax.set_title(f"true {labels[i]}\n{first}: {probs[i, first]:.1%}  {second}: {probs[i, second]:.1%}",
+                     fontsize=8, color=WRONG, linespacing=1.1)
+    return _save(fig, path)
+
+
+# --- metrics ---
+
+
+def plot_confusion(confusion: np.ndarray, path: str | Path) -> Path:
+    """(10, 10) counts, rows = true digit, columns = predicted; log colour so single errors show."""
+    confusion = np.asarray(confusion)
+    fig = _figure(5.6, 5.0)
+    ax = fig.subplots()
+    shown = np.ma.masked_equal(confusion, 0)  # zeros stay white
+    image = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(2, confusion.max())))
+    fig.colorbar(image, ax=ax, shrink=0.8, label="images (log scale)")
+    dark = np.sqrt(max(2, confusion.max()))  # cells above this are dark enough for white text
+    for (r, c), count in np.ndenumerate(confusion):
+        if count:
+            ax.text(c, r, str(count), ha="center", va="center", fontsize=7 if count >= 1000 else 8,
+                    color="white" if count > dark else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    accuracy = np.trace(confusion) / max(1, confusion.sum())
+    ax.set_title(f"confusion matrix: {np.trace(confusion):,}/{confusion.sum():,} right ({accuracy:.2%})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_per_class(confusion: np.ndarray, path: str | Path) -> Path:
+    """Accuracy on each true digit (recall) as bars, with the overall accuracy as a line."""
+    confusion = np.asarray(confusion)
+    support = confusion.sum(axis=1)
+    recall = np.divide(np.diag(confusion), support, out=np.zeros(10), where=support > 0)
+    overall = np.trace(confusion) / max(1, confusion.sum())
+    fig = _figure(7, 3.2)
+    ax = fig.subplots()
+    colours = [WRONG if r < overall else TRAIN for r in recall]
+    bars = ax.bar(range(10), recall, color=colours)
+    ax.bar_label(bars, labels=[f"{r:.1%}" for r in recall], fontsize=7, padding=2)
+    ax.axhline(overall, color="black", linestyle="--", linewidth=1)
+    low = float(recall[support > 0].min()) if support.any() else 0.0
+    ax.set_ylim(max(0.0, low - 0.1 * (1 - low) - 0.02), 1.0 + 0.12 * (1 - low) + 0.005)
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
+    ax.set_xticks(range(10))
+    ax.set_xlabel("true digit")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"accuracy per digit; dashed: overall {overall:.2%}; red: below overall", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+# --- dataset samples ---
+
+
+def plot_samples(images: np.ndarray, labels: np.ndarray | None, path: str | Path, n: int = 25,
+                 title: str | None = None) -> Path:
+    """The first `n` digits of a dataset with their labels ('?' when the data has none)."""
+    n = min(n, len(images))
+    rows, cols = _grid_shape(n, min(10, int(np.ceil(np.sqrt(n)))))
+    fig = _figure(max(3.0, 1.0 * cols), 0.4 + 1.05 * rows)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    for i, ax in enumerate(_digit_axes(fig, n, cols)):
+        _show_digit(ax, images[i])
+        ax.set_title("?" if labels is None else str(labels[i]), fontsize=9)
+    return _save(fig, path)
