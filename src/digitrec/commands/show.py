@@ -6,6 +6,8 @@ from .. import data as datamod
 from ..errors import DigitrecError
 from ..plots import plot_samples
 
+MAX_N = 400  # 20 x 20 digits: about 2100 x 2500 pixels, as big as one picture should get
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("show", help="draw a grid of dataset digits with their labels (PNG)")
@@ -18,8 +20,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if args.n < 1:
-        raise DigitrecError(f"--n: must be at least 1, got {args.n}")
+    if not 1 <= args.n <= MAX_N:
+        raise DigitrecError(f"--n: must be between 1 and {MAX_N} (one picture), got {args.n}")
     dataset = datamod.load(args.data, args.split, args.data_dir)
     if len(dataset) == 0:
         raise DigitrecError(f"{dataset.source}: holds no images")
