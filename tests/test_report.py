@@ -165,3 +165,36 @@ def test_user_errors_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("digitrec: error:") and message in err
     assert err.count("\n") == 1
+
+
+def test_report_refuses_unlabelled_test_data(trained_run, mnist_test, tmp_path, capsys):
+    unlabelled = write_kaggle_csv(tmp_path / "test.csv", mnist_test.images[:5], None)
+    assert main(["report", str(trained_run), "--data", str(unlabelled), "--out", str(tmp_path / "r")]) == 2
+    assert "test.csv: has no labels" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "report.html").exists()
+
+
+def test_curves_without_validation_show_training_only(tmp_path):
+    nan = float("nan")
+    rows = [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 1 - 0.1 / e, "val_loss": nan, "val_accuracy": nan}
+            for e in (1, 2, 3)]
+    assert_picture(plots.plot_curves(rows, tmp_path / "c.png"), SIZES["curves"])
+
+
+def test_train_no_report_leaves_no_figures(small_csv, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_csv), "--epochs", "1", "--val-size", "50", "--out", str(out),
+                 "--threads", "1", "--device", "cpu", "--quiet", "--no-report"]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert not list(out.glob("*.png")) and not (out / "report.html").exists()
+
+
+def test_train_on_a_csv_without_test_data_reports_curves_and_says_why_no_more(small_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_csv), "--epochs", "2", "--val-size", "50", "--out", str(out),
+                 "--threads", "1", "--device", "cpu", "--quiet"]) == 0
+    assert_picture(out / "curves.png", SIZES["curves"])
+    assert not (out / "confusion.png").exists()
+    page = (out / "report.html").read_text()
+    assert "has no test split: pass --data" in page and page.count("data:image/png;base64,") == 1
+    assert "note: The training data" in capsys.readouterr().out

@@ -93,6 +93,8 @@ def plot_curves(history: Sequence[dict], path: str | Path) -> Path:
     for ax, key, title in ((acc_ax, "accuracy", "accuracy"), (loss_ax, "loss", "loss (cross-entropy)")):
         for split, colour in (("train", TRAIN), ("val", VAL)):
             values = [row[f"{split}_{key}"] for row in history]
+            if all(v != v for v in values):  # all NaN: the run held out no validation images
+                continue
             label = f"{'train' if split == 'train' else 'validation'} (last {values[-1]:.4f})"
             ax.plot(epochs, values, marker="o", markersize=4, color=colour, label=label)
         ax.set_title(title)
@@ -128,6 +130,11 @@ def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, 
     return _save(fig, path)
 
 
+def _percent(p: float) -> str:
+    """A probability to one decimal, never rounded to a false 100.0% or 0.0%."""
+    return ">99.9%" if p >= 0.9995 else "<0.1%" if p < 0.0005 else f"{p:.1%}"
+
+
 def confident_mistakes(labels: np.ndarray, probs: np.ndarray, n: int) -> np.ndarray:
     """Indices of the `n` mistakes the model was surest of, surest first."""
     predicted = probs.argmax(1)
@@ -143,15 +150,16 @@ def plot_mistakes(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, pat
     total = int((probs.argmax(1) != labels).sum())
     if len(index) == 0:
         fig = _figure(6.4, 1.2)
-        fig.text(0.5, 0.5, f"no mistakes on {len(labels):,} image{'s' if len(labels) != 1 else ''}", ha="center", va="center", fontsize=12)
+        text = f"no mistakes on {len(labels):,} image{'s' if len(labels) != 1 else ''}"
+        fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
         return _save(fig, path)
     header = f"most confident mistakes ({len(index)} of {total:,}): true label, then top-2 probabilities"
     fig, axes = _digit_grid(len(index), 6, title_lines=3, header=header)
     for ax, i in zip(axes, index):
         _show_digit(ax, images[i])
         first, second = np.argsort(-probs[i])[:2]
-        ax.set_title(f"true {labels[i]}\n{first}: {probs[i, first]:.1%}\n{second}: {probs[i, second]:.1%}",
-                     fontsize=8, color=WRONG, linespacing=1.15)
+        top2 = "\n".join(f"{d}: {_percent(probs[i, d])}" for d in (first, second))
+        ax.set_title(f"true {labels[i]}\n{top2}", fontsize=8, color=WRONG, linespacing=1.15)
     return _save(fig, path)
 
 
@@ -190,10 +198,13 @@ def plot_per_class(confusion: np.ndarray, path: str | Path) -> Path:
     ax = fig.subplots()
     colours = [WRONG if r < overall else TRAIN for r in recall]
     bars = ax.bar(range(10), recall, color=colours)
-    ax.bar_label(bars, labels=[f"{r:.1%}" for r in recall], fontsize=7, padding=2)
+    ax.bar_label(bars, labels=[f"{r:.1%}" if s else "" for r, s in zip(recall, support)], fontsize=7, padding=2)
     ax.axhline(overall, color="black", linestyle="--", linewidth=1)
     low = float(recall[support > 0].min()) if support.any() else 0.0
-    ax.set_ylim(max(0.0, low - 0.1 * (1 - low) - 0.02), 1.0 + 0.12 * (1 - low) + 0.005)
+    bottom = max(0.0, low - 0.1 * (1 - low) - 0.02)
+    ax.set_ylim(bottom, 1.0 + 0.12 * (1 - low) + 0.005)
+    for digit in np.flatnonzero(support == 0):
+        ax.text(digit, bottom, "no\nimages", ha="center", va="bottom", fontsize=7, color="grey")
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
     ax.set_xticks(range(10))
     ax.set_xlabel("true digit")

@@ -8,7 +8,8 @@ from ..report import REPORT, Report, write_report
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="draw a run's figures and write a self-contained HTML report")
-    p.add_argument("target", metavar="RUN_DIR_OR_MODEL_FILE", help="a run folder from `digitrec train`, or a model file")
+    p.add_argument("target", metavar="RUN_DIR_OR_MODEL_FILE",
+                   help="a run folder from `digitrec train`, or a model file")
     p.add_argument("--out", default=None,
                    help="folder for the PNGs and report.html (default: the run folder, or <model>-report/)")
     p.add_argument("--data", default=None,
