@@ -13,7 +13,7 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .errors import DigitrecError
 from .evaluate import Metrics, compute_metrics
 from .fileio import atomic_write
 from .modelfile import read_metadata
-from .train import CONFIG, MODEL, TrainConfig
+from .train import CONFIG, MODEL, TrainConfig, load_config
 from .workflow import _load_test
 
 REPORT = "report.html"
@@ -72,7 +72,7 @@ def locate(target: str | Path) -> RunFiles:
         else:
             run.notes.append(f"No {HISTORY} in {target}, so no training curves.")
         if "training" not in run.metadata and (target / CONFIG).is_file():
-            run.metadata["training"] = json.loads((target / CONFIG).read_text())
+            run.metadata["training"] = asdict(load_config(target))
         return run
     if target.is_file():
         run = RunFiles(target, read_metadata(target))
