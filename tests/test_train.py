@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from helpers import assert_user_error, run_cli
 
-QUICK = ["--model", "conv2-fc64", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
+QUICK = ["--model", "conv2-fc64", "--no-report", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
 
 
 def _weights(path):

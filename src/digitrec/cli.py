@@ -13,7 +13,15 @@ import sys
 
 from .errors import DigitrecError
 
-COMMANDS = ["train", "ensemble", "evaluate", "summary", "models"]
+COMMANDS = [  # one per line, so branches that add commands merge cleanly
+    "train",
+    "ensemble",
+    "evaluate",
+    "report",
+    "show",
+    "summary",
+    "models",
+]
 
 
 class Parser(argparse.ArgumentParser):

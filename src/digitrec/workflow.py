@@ -35,7 +35,7 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     train, val = datamod.train_val_split(full, cfg.val_size)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
-    test = _load_test(cfg)
+    test = load_test_data(cfg)
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
     if cfg.data in (None, "mnist"):
@@ -43,7 +43,8 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     return train, val, test, info
 
 
-def _load_test(cfg: TrainConfig) -> datamod.Dataset | None:
+def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
+    """The labelled test set a run is measured on: --test-data, else the source's own test split."""
     if cfg.test_data:
         return datamod.load(cfg.test_data, "test", cfg.data_dir)
     if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz"):

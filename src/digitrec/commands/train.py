@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+import sys
 from pathlib import Path
 
 from ..errors import DigitrecError
@@ -41,6 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
     p.add_argument("--test-data", default=None, help="labelled test data when --data has no test split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="skip the figures and report.html in the run folder")
     p.set_defaults(run=run)
 
 
@@ -65,4 +67,17 @@ def run(args) -> int:
         print(f"test accuracy: {result.test.accuracy:.4f}")
     print(f"trained in {result.train_seconds:.1f}s (data loaded in {result.load_seconds:.1f}s); "
           f"model saved to {result.model_path}")
+    if not args.no_report:
+        _report(result.out_dir, args.device or "auto")
     return 0
+
+
+def _report(run_dir: Path, device: str) -> None:
+    """Figures and report.html in the run folder; the model is saved already, so a problem here only warns."""
+    from ..report import write_report  # matplotlib loads only when a report is drawn
+    from .report import print_report
+
+    try:
+        print_report(write_report(run_dir, device=device), accuracy=False)
+    except DigitrecError as exc:
+        print(f"digitrec: report skipped: {exc}", file=sys.stderr)
