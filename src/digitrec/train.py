@@ -178,13 +178,18 @@ class Trainer:
         self.history = [EpochStats(**row) for row in info["history"]]
         self.start_epoch = info["epoch"] + 1
 
-    def run(self) -> list[EpochStats]:
+    def run(self, on_epoch_end: Callable[[EpochStats], None] | None = None,
+            checkpoints: bool = True) -> list[EpochStats]:
+        """Train the remaining epochs; `on_epoch_end` lets benchmarks measure between epochs."""
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             stats = self._epoch(epoch)
             self.history.append(stats)
-            self._checkpoint(epoch)
-            write_history(self.out_dir, self.history)
+            if checkpoints:
+                self._checkpoint(epoch)
+                write_history(self.out_dir, self.history)
             self.log(format_epoch(stats, self.cfg.epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(stats)
         return self.history
 
     def _epoch(self, epoch: int) -> EpochStats:

@@ -1,0 +1,155 @@
+"""Training speed and accuracy: digitrec's recipes against the plain PyTorch way, in one run.
+
+    python bench/train_speed.py                       # classic vs baseline, fast recipe x 5 seeds
+    python bench/train_speed.py --recipes fast,classic --seeds 3 --full-classic
+    python bench/train_speed.py --recipes best --seeds 3
+
+Times are wall-clock seconds of training only (data loaded beforehand, evaluation
+between epochs not counted). Test accuracy is measured after training and, for
+the "first reached 99%" columns, after each epoch; nothing here feeds back into
+training, so the test set never steers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from digitrec.data import load_mnist, train_val_split  # noqa: E402
+from digitrec.inference import predict_proba  # noqa: E402
+from digitrec.recipes import recipe_config  # noqa: E402
+from digitrec.train import Trainer  # noqa: E402
+
+
+# --- the plain PyTorch way: what people copy from tutorials ---------------------------------
+
+
+class PlainNet(nn.Module):
+    """conv2-fc64 as a tutorial writes it: conv → relu → pool, float32, eager."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+        self.fc1, self.fc2 = nn.Linear(1600, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+def baseline_epoch(train, seed: int) -> float:
+    """One epoch: DataLoader over a TensorDataset, Adam, batch 64. Returns seconds."""
+    torch.manual_seed(seed)
+    model, x = PlainNet(), (torch.from_numpy(train.images).float().unsqueeze(1) / 255 - 0.1307) / 0.3081
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x, torch.from_numpy(train.labels)), batch_size=64, shuffle=True)
+    start = time.perf_counter()
+    for xb, yb in loader:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(xb), yb).backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def digitrec_epoch(train, val, seed: int) -> float:
+    cfg = recipe_config("classic", epochs=1, seed=seed)
+    trainer = Trainer(cfg, train, val, Path("/tmp"), log=lambda s: None, progress=False)
+    return trainer.run(checkpoints=False)[0].seconds
+
+
+# --- recipes --------------------------------------------------------------------------------
+
+
+def run_recipe(name: str, seed: int, train, val, test, **overrides) -> dict:
+    cfg = recipe_config(name, seed=seed, **overrides)
+    trainer = Trainer(cfg, train, val, Path("/tmp"), log=lambda s: None, progress=False)
+    elapsed, first_val, first_test = 0.0, None, None
+
+    def after_epoch(stats) -> None:
+        nonlocal elapsed, first_val, first_test
+        elapsed += stats.seconds
+        acc = float((predict_proba(trainer.final_model(), test.images).argmax(1) == test.labels).mean())
+        first_val = first_val or (elapsed if stats.val_accuracy >= 0.99 else None)
+        first_test = first_test or (elapsed if acc >= 0.99 else None)
+        stats.test_accuracy = acc
+
+    history = trainer.run(after_epoch, checkpoints=False)
+    return {"recipe": name, "model": cfg.model, "epochs": cfg.epochs, "seconds": elapsed,
+            "first_val": first_val, "first_test": first_test, "test": history[-1].test_accuracy,
+            "images_per_s": len(train) * cfg.epochs / elapsed}
+
+
+def fmt(x, spec=".1f"):
+    return "—" if x is None else format(x, spec)
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"\n{'recipe / model':<26}{'epochs':>7}{'train s':>9}{'99% val s':>11}{'99% test s':>12}"
+          f"{'test acc':>17}{'images/s':>10}{'runs':>6}")
+    for r in rows:
+        print(f"{r['name']:<26}{r['epochs']:>7}{r['seconds']:>9.2f}{fmt(r['first_val'], '.2f'):>11}"
+              f"{fmt(r['first_test'], '.2f'):>12}{r['acc']:>17}{r['ips']:>10,.0f}{r['runs']:>6}")
+
+
+def summarise(name: str, results: list[dict]) -> dict:
+    accs = [100 * r["test"] for r in results]
+    firsts = [r["first_val"] for r in results if r["first_val"] is not None]
+    firsts_t = [r["first_test"] for r in results if r["first_test"] is not None]
+    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    return {"name": f"{name} ({results[0]['model']})", "epochs": results[0]["epochs"],
+            "seconds": statistics.median(r["seconds"] for r in results),
+            "first_val": statistics.median(firsts) if len(firsts) == len(results) else None,
+            "first_test": statistics.median(firsts_t) if len(firsts_t) == len(results) else None,
+            "acc": f"{statistics.mean(accs):.2f} ± {sd:.2f}%", "runs": len(results),
+            "ips": statistics.median(r["images_per_s"] for r in results)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", default="fast", help="comma-separated: fast, classic, best")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epoch-runs", type=int, default=3, help="A/B pairs of one conv2-fc64 epoch")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    train, val = train_val_split(load_mnist("train", args.data_dir), 5000)
+    test = load_mnist("test", args.data_dir)
+    print(f"data loaded in {time.perf_counter() - t0:.2f}s; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+
+    base, ours = [], []
+    for i in range(args.epoch_runs):  # A B A B: both see the same machine load
+        base.append(baseline_epoch(train, i))
+        ours.append(digitrec_epoch(train, val, i))
+    b, o = statistics.median(base), statistics.median(ours)
+    print(f"\none epoch of conv2-fc64, Adam, batch 64, {len(train):,} images (median of {args.epoch_runs}):")
+    print(f"{'':<34}{'s/epoch':>9}{'images/s':>10}")
+    print(f"{'plain PyTorch (DataLoader, fp32)':<34}{b:>9.2f}{len(train) / b:>10,.0f}")
+    print(f"{'digitrec classic recipe':<34}{o:>9.2f}{len(train) / o:>10,.0f}")
+    print(f"speed-up: {b / o:.2f}x  (per-run ratios: {', '.join(f'{x / y:.2f}' for x, y in zip(base, ours))})")
+
+    rows = []
+    for name in [r for r in args.recipes.split(",") if r]:
+        results = [run_recipe(name, seed, train, val, test) for seed in range(args.seeds)]
+        rows.append(summarise(name, results))
+        print(f"{name}: " + ", ".join(f"seed {i}: {100 * r['test']:.2f}% in {r['seconds']:.2f}s"
+                                      for i, r in enumerate(results)), flush=True)
+    print_rows(rows)
+
+
+if __name__ == "__main__":
+    main()
