@@ -217,14 +217,15 @@ def recognise(ops: list[Op], path: Path) -> tuple[str, list[tuple[Op, Op]]]:
     pairs of weighted ops; otherwise a one-line error at the first layer where the closest one differs."""
     if ops and ops[-1] == Op("act", ("softmax",)):
         ops = ops[:-1]  # Keras outputs probabilities, digitrec logits; the softmax of both is the same
-    best, best_at = "", -1
+    best, best_score = "", (-1, -1)
     for name, want in candidates().items():
         at = next((i for i, (a, b) in enumerate(zip(ops, want)) if a != b), min(len(ops), len(want)))
         if at == len(ops) == len(want):
             return name, [(a, b) for a, b in zip(ops, want) if a.kind in ("conv", "dense")]
-        if at > best_at:
-            best, best_at = name, at
-    want = candidates()[best]
+        score = (at, sum(a == b for a, b in zip(ops, want)))  # longest equal start, then most equal ops
+        if score > best_score:
+            best, best_score = name, score
+    want, best_at = candidates()[best], best_score[0]
     if best_at == len(ops):
         detail = f"the model ends after layer {ops[-1].where!r}" if ops else "the model has no layers"
         detail += f"; expected {want[best_at].describe()} next"

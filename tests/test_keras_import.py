@@ -1,0 +1,198 @@
+"""`digitrec import-keras` on real Keras files: each starting architecture built in Keras 3 (torch
+backend), trained briefly on real MNIST digits, saved as .keras and .h5, imported through the CLI,
+and compared with Keras' own predictions on real test digits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported; keras is a test-only dependency
+keras = pytest.importorskip("keras")
+from keras import layers as L  # noqa: E402
+
+from digitrec.backends import load_backend  # noqa: E402
+from digitrec.cli import main  # noqa: E402
+from digitrec.models import count_parameters, create_model  # noqa: E402
+
+N_TRAIN, N_TEST = 3000, 1000  # training images for one epoch; test digits compared
+TOLERANCE = 1e-5  # max |Δ probability| between Keras and digitrec
+# Keras' torch backend trips NumPy 2's __array__(copy=) deprecation on every batch.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def _layers(arch: str) -> list:
+    """The starting projects' architectures, as the table in DESIGN.md gives them."""
+    if arch == "conv2-fc64":  # A: logits out
+        return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Conv2D(64, (3, 3), activation="relu"),
+                L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)]
+    if arch == "conv1-fc128":  # B
+        return [L.Conv2D(28, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Flatten(),
+                L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
+    if arch == "conv1-fc64x2":  # C
+        return [L.Conv2D(64, (3, 3), activation="relu"), L.Flatten(), L.Dense(64, activation="relu"),
+                L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    assert arch == "conv2-fc128"  # E
+    return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Conv2D(64, (3, 3), activation="relu"),
+            L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
+
+
+ARCHS = ["conv2-fc64",  # the fast set keeps one architecture; the others train in the slow set
+         *(pytest.param(a, marks=pytest.mark.slow) for a in ("conv1-fc128", "conv1-fc64x2", "conv2-fc128"))]
+FORMATS = ["keras", "h5"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Keras on torch runs ~10x slower when its threads fight other processes for 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def keras_proba(model, images: np.ndarray, scale: float = 1 / 255) -> np.ndarray:
+    """Keras' probabilities for uint8 (N, 28, 28) digits: softmax applied when the model outputs logits."""
+    out = np.asarray(model.predict(images[..., None].astype("float32") * np.float32(scale), verbose=0))
+    if model.layers[-1].get_config().get("activation") == "softmax" or isinstance(model.layers[-1], L.Softmax):
+        return out
+    return torch.softmax(torch.from_numpy(out), dim=1).numpy()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, mnist_train):
+    """arch → (Keras model trained 1 epoch on real digits, {format: saved file}); each trained once."""
+    cache: dict[str, tuple] = {}
+
+    def get(arch: str):
+        if arch not in cache:
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((28, 28, 1)), *_layers(arch)], name=arch.replace("-", "_"))
+            logits = model.layers[-1].get_config()["activation"] != "softmax"
+            model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+            x = mnist_train.images[:N_TRAIN, ..., None].astype("float32") / 255.0  # the projects' /255 scaling
+            model.fit(x, mnist_train.labels[:N_TRAIN], epochs=1, batch_size=64, verbose=0)
+            folder = tmp_path_factory.mktemp(arch)
+            files = {fmt: folder / f"mnist_model.{fmt}" for fmt in FORMATS}
+            for path in files.values():
+                model.save(path)
+            cache[arch] = model, files
+        return cache[arch]
+
+    return get
+
+
+def import_cli(src: Path, out: Path, capsys) -> tuple[int, str, str]:
+    rc = main(["import-keras", str(src), "--out", str(out)])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_roundtrip_matches_keras(arch, fmt, trained, mnist_test, tmp_path, capsys):
+    model, files = trained(arch)
+    assert model.count_params() == count_parameters(create_model(arch))
+    out = tmp_path / "model.safetensors"
+    rc, stdout, err = import_cli(files[fmt], out, capsys)
+    assert (rc, err) == (0, ""), err
+    assert f"= {arch} " in stdout
+    backend = load_backend(out, "torch", device="cpu")  # the inference path evaluate/serve/predict use
+    images = mnist_test.images[:N_TEST]
+    delta = np.abs(backend.probabilities(images) - keras_proba(model, images)).max()
+    print(f"max |Δ probability| {arch} .{fmt}: {delta:.3g}")
+    assert delta < TOLERANCE
+    meta = backend.metadata
+    assert meta["arch"] == arch and meta["arch_kwargs"] == {"mean": 0.0, "std": 1.0}
+    assert meta["source"]["sha256"] == hashlib.sha256(files[fmt].read_bytes()).hexdigest()
+    assert meta["source"]["keras_version"] == keras.__version__
+    assert meta["input_scaling"]["keras_input"] == "pixel / 255"
+
+
+def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path, capsys):
+    """The imported model is an ordinary model file: `digitrec evaluate` reports Keras' own accuracy."""
+    model, files = trained("conv2-fc64")
+    out = tmp_path / "model.safetensors"
+    assert import_cli(files["keras"], out, capsys)[0] == 0
+    assert main(["evaluate", str(out), "--json", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    keras_acc = float((keras_proba(model, mnist_test.images).argmax(1) == mnist_test.labels).mean())
+    assert report["arch"] == "conv2-fc64" and report["accuracy"] > 0.8
+    assert abs(report["accuracy"] - keras_acc) <= 1 / len(mnist_test.labels)  # a tie may flip one digit
+
+
+def test_functional_model_with_rescaling_and_softmax_layer(trained, mnist_test, tmp_path, capsys):
+    """A functional model that takes raw 0..255 pixels (Rescaling inside) and ends in a Softmax layer."""
+    seq, _ = trained("conv2-fc64")
+    inputs = keras.Input((28, 28, 1))
+    x = L.Rescaling(1 / 255)(inputs)
+    for layer in _layers("conv2-fc64"):
+        x = layer(x)
+    model = keras.Model(inputs, L.Softmax()(x))
+    model.set_weights(seq.get_weights())
+    src = tmp_path / "functional.keras"
+    model.save(src)
+    out = tmp_path / "model.safetensors"
+    assert import_cli(src, out, capsys)[0] == 0
+    backend = load_backend(out, "torch", device="cpu")
+    images = mnist_test.images[:N_TEST]
+    assert np.abs(backend.probabilities(images) - keras_proba(model, images, scale=1.0)).max() < TOLERANCE
+    assert backend.metadata["arch_kwargs"] == {"mean": 0.0, "std": 1.0}
+    assert "Rescaling" in backend.metadata["input_scaling"]["keras_input"]
+
+
+@pytest.mark.parametrize("change, layer, expected", [
+    ("extra-dense", "extra", "expected Dense(10)"),
+    ("filters", "first", "is Conv2D(16, 3x3), expected Conv2D(32, 3x3)"),
+])
+def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path, capsys):
+    stack = _layers("conv2-fc64")
+    if change == "extra-dense":
+        stack.insert(-1, L.Dense(32, activation="relu", name="extra"))
+    else:
+        stack[0] = L.Conv2D(16, (3, 3), activation="relu", name="first")
+    model = keras.Sequential([keras.Input((28, 28, 1)), *stack])
+    src, out = tmp_path / "other.keras", tmp_path / "model.safetensors"
+    model.save(src)
+    rc, _, err = import_cli(src, out, capsys)
+    assert rc == 2 and err.count("\n") == 1 and err.startswith(f"digitrec: error: {src}:")
+    assert f"layer {layer!r}" in err and expected in err and "closest: conv2-fc64" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated-keras", "truncated-h5", "not-keras", "weights-only"])
+def test_damaged_file_is_one_line_error(damage, trained, tmp_path, capsys):
+    model, files = trained("conv2-fc64")
+    src = tmp_path / "damaged.h5"
+    if damage.startswith("truncated"):
+        data = files[damage.split("-")[1]].read_bytes()
+        src.write_bytes(data[: len(data) // 2])
+    elif damage == "not-keras":
+        src.write_bytes(b"label,pixel0\n5,0\n")
+    else:
+        src = tmp_path / "mnist.weights.h5"
+        model.save_weights(src)
+    out = tmp_path / "model.safetensors"
+    rc, _, err = import_cli(src, out, capsys)
+    assert rc == 2 and err.count("\n") == 1 and err.startswith(f"digitrec: error: {src}:"), err
+    assert not out.exists()
+
+
+def test_import_needs_no_keras(trained, tmp_path):
+    """The command reads the file with h5py alone: Keras (and TensorFlow) stay test-only."""
+    _, files = trained("conv2-fc64")
+    out = tmp_path / "model.safetensors"
+    code = ("import sys; from digitrec.cli import main; rc = main(sys.argv[1:]); "
+            "assert not {'keras', 'tensorflow'} & set(sys.modules), 'keras imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "import-keras", str(files["h5"]), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
