@@ -130,18 +130,20 @@ def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path, capsys):
     assert abs(report["accuracy"] - keras_acc) <= 1 / N_TEST  # a near-tie may flip one digit
 
 
-def test_functional_model_with_rescaling_and_softmax_layer(trained, mnist_test, tmp_path, capsys):
-    """A functional model that takes raw 0..255 pixels (Rescaling inside) and ends in a Softmax layer."""
+def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_test, tmp_path, capsys):
+    """A functional model that takes raw 0..255 pixels (Rescaling inside), has its ReLUs as layers of
+    their own and ends in a Softmax layer: the same network as A, so A's trained weights fit it."""
     seq = trained("conv2-fc64")[0]
-    inputs = keras.Input((28, 28, 1))
-    x = L.Rescaling(1 / 255)(inputs)
-    for layer in _layers("conv2-fc64"):
+    chain = [L.Rescaling(1 / 255), L.Conv2D(32, (3, 3)), L.ReLU(), L.MaxPooling2D((2, 2)),
+             L.Conv2D(64, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(64),
+             L.Activation("relu"), L.Dense(10), L.Softmax()]
+    inputs = x = keras.Input((28, 28, 1))
+    for layer in chain:
         x = layer(x)
-    model = keras.Model(inputs, L.Softmax()(x))
+    model = keras.Model(inputs, x)
     model.set_weights(seq.get_weights())
-    src = tmp_path / "functional.keras"
+    src, out = tmp_path / "functional.keras", tmp_path / "model.safetensors"
     model.save(src)
-    out = tmp_path / "model.safetensors"
     assert import_cli(src, out, capsys)[0] == 0
     backend = load_backend(out, "torch", device="cpu")
     images = mnist_test.images[:N_TEST]
@@ -150,9 +152,41 @@ def test_functional_model_with_rescaling_and_softmax_layer(trained, mnist_test, 
     assert "Rescaling" in backend.metadata["input_scaling"]["keras_input"]
 
 
+def write_keras2_h5(model, path: Path) -> None:
+    """The model as tf.keras 2 wrote `.h5` files (its save_weights_to_hdf5_group): bytes attributes,
+    `batch_input_shape`, and each layer's weights at `model_weights/<layer>/<layer>/kernel:0`.
+    No TensorFlow here, so the layout is rebuilt with h5py from the Keras 2 source."""
+    import h5py
+
+    layers = [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 28, 28, 1], "name": "input_1"}}]
+    layers += [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in model.layers]
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"keras_version": b"2.15.0", "backend": b"tensorflow",
+                        "model_config": json.dumps(config).encode()})
+        group = f.create_group("model_weights")
+        group.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
+        for layer in model.layers:
+            names = [f"{layer.name}/{kind}:0" for kind in ("kernel", "bias")][: len(layer.weights)]
+            g = group.create_group(layer.name)
+            g.attrs["weight_names"] = [n.encode() for n in names]
+            for name, value in zip(names, layer.get_weights()):
+                g.create_dataset(name, data=value)
+
+
+def test_keras2_h5_layout(trained, mnist_test, tmp_path, capsys):
+    model, _, expected = trained("conv2-fc64")
+    src, out = tmp_path / "tf_keras.h5", tmp_path / "model.safetensors"
+    write_keras2_h5(model, src)
+    assert import_cli(src, out, capsys)[0] == 0
+    backend = load_backend(out, "torch", device="cpu")
+    assert np.abs(backend.probabilities(mnist_test.images[:N_TEST]) - expected).max() < TOLERANCE
+    assert backend.metadata["source"]["keras_version"] == "2.15.0"
+
+
 @pytest.mark.parametrize("change, layer, expected", [
     ("extra-dense", "extra", "expected Dense(10)"),
-    ("filters", "first", "is Conv2D(16, 3x3), expected Conv2D(32, 3x3)"),
+    ("filters", "first", "found Conv2D(16, 3x3), expected Conv2D(32, 3x3)"),
 ])
 def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path, capsys):
     stack = _layers("conv2-fc64")

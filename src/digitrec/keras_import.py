@@ -230,9 +230,9 @@ def recognise(ops: list[Op], path: Path) -> tuple[str, list[tuple[Op, Op]]]:
         detail = f"the model ends after layer {ops[-1].where!r}" if ops else "the model has no layers"
         detail += f"; expected {want[best_at].describe()} next"
     elif best_at == len(want):
-        detail = f"layer {ops[best_at].where!r} ({ops[best_at].describe()}) comes after the last layer expected"
+        detail = f"layer {ops[best_at].where!r}: found {ops[best_at].describe()} after where {best} ends"
     else:
-        detail = f"layer {ops[best_at].where!r} is {ops[best_at].describe()}, expected {want[best_at].describe()}"
+        detail = f"layer {ops[best_at].where!r}: found {ops[best_at].describe()}, expected {want[best_at].describe()}"
     raise DigitrecError(f"{path}: not a digitrec architecture: {detail} (closest: {best}; "
                         f"importable: {', '.join(candidates())})")
 
