@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported; keras is a test-only dependency
-keras = pytest.importorskip("keras")
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported
+keras = pytest.importorskip("keras")  # a test-only dependency (the dev extra)
 from keras import layers as L  # noqa: E402
+from keras_models import ARCHS as ALL_ARCHS, keras_proba, starting_layers, train_keras  # noqa: E402
 
 from digitrec.backends import load_backend  # noqa: E402
 from digitrec.cli import main  # noqa: E402
@@ -29,24 +30,8 @@ TOLERANCE = 1e-5  # max |Δ probability| between Keras and digitrec
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-def _layers(arch: str) -> list:
-    """The starting projects' architectures, as the table in DESIGN.md gives them."""
-    if arch == "conv2-fc64":  # A: logits out
-        return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Conv2D(64, (3, 3), activation="relu"),
-                L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)]
-    if arch == "conv1-fc128":  # B
-        return [L.Conv2D(28, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Flatten(),
-                L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
-    if arch == "conv1-fc64x2":  # C
-        return [L.Conv2D(64, (3, 3), activation="relu"), L.Flatten(), L.Dense(64, activation="relu"),
-                L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
-    assert arch == "conv2-fc128"  # E
-    return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Conv2D(64, (3, 3), activation="relu"),
-            L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
-
-
-ARCHS = ["conv2-fc64",  # the fast set keeps one architecture; the others train in the slow set
-         *(pytest.param(a, marks=pytest.mark.slow) for a in ("conv1-fc128", "conv1-fc64x2", "conv2-fc128"))]
+# the fast set keeps one architecture (A, the smallest); the others train in the slow set
+ARCHS = [ALL_ARCHS[0], *(pytest.param(a, marks=pytest.mark.slow) for a in ALL_ARCHS[1:])]
 FORMATS = ["keras", "h5"]
 
 
@@ -59,14 +44,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def keras_proba(model, images: np.ndarray, scale: float = 1 / 255) -> np.ndarray:
-    """Keras' probabilities for uint8 (N, 28, 28) digits: softmax applied when the model outputs logits."""
-    out = np.asarray(model.predict(images[..., None].astype("float32") * np.float32(scale), verbose=0))
-    if model.layers[-1].get_config().get("activation") == "softmax" or isinstance(model.layers[-1], L.Softmax):
-        return out
-    return torch.softmax(torch.from_numpy(out), dim=1).numpy()
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, mnist_train, mnist_test):
     """arch → (Keras model trained 1 epoch on real digits, {format: saved file}, Keras' probabilities
@@ -75,12 +52,7 @@ def trained(tmp_path_factory, mnist_train, mnist_test):
 
     def get(arch: str):
         if arch not in cache:
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((28, 28, 1)), *_layers(arch)], name=arch.replace("-", "_"))
-            logits = model.layers[-1].get_config()["activation"] != "softmax"
-            model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
-            x = mnist_train.images[:N_TRAIN, ..., None].astype("float32") / 255.0  # the projects' /255 scaling
-            model.fit(x, mnist_train.labels[:N_TRAIN], epochs=1, batch_size=64, verbose=0)
+            model = train_keras(arch, mnist_train.images[:N_TRAIN], mnist_train.labels[:N_TRAIN])
             folder = tmp_path_factory.mktemp(arch)
             files = {fmt: folder / f"mnist_model.{fmt}" for fmt in FORMATS}
             for path in files.values():
@@ -130,7 +102,7 @@ def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path, capsys):
     assert abs(report["accuracy"] - keras_acc) <= 1 / N_TEST  # a near-tie may flip one digit
 
 
-def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_test, tmp_path, capsys):
+def test_functional_model_with_rescaling_and_activationstarting_layers(trained, mnist_test, tmp_path, capsys):
     """A functional model that takes raw 0..255 pixels (Rescaling inside), has its ReLUs as layers of
     their own and ends in a Softmax layer: the same network as A, so A's trained weights fit it."""
     seq = trained("conv2-fc64")[0]
@@ -189,7 +161,7 @@ def test_keras2_h5_layout(trained, mnist_test, tmp_path, capsys):
     ("filters", "first", "found Conv2D(16, 3x3), expected Conv2D(32, 3x3)"),
 ])
 def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path, capsys):
-    stack = _layers("conv2-fc64")
+    stack = starting_layers("conv2-fc64")
     if change == "extra-dense":
         stack.insert(-1, L.Dense(32, activation="relu", name="extra"))
     else:
