@@ -5,12 +5,15 @@ and compared with Keras' own predictions on real test digits."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -124,18 +127,19 @@ def test_functional_model_with_rescaling_and_activationstarting_layers(trained, 
     assert "Rescaling" in backend.metadata["input_scaling"]["keras_input"]
 
 
-def write_keras2_h5(model, path: Path) -> None:
-    """The model as tf.keras 2 wrote `.h5` files (its save_weights_to_hdf5_group): bytes attributes,
-    `batch_input_shape`, and each layer's weights at `model_weights/<layer>/<layer>/kernel:0`.
-    No TensorFlow here, so the layout is rebuilt with h5py from the Keras 2 source."""
-    import h5py
-
+def keras2_config(model) -> dict:
+    """The Sequential config as tf.keras 2 wrote it: an InputLayer with `batch_input_shape`."""
     layers = [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 28, 28, 1], "name": "input_1"}}]
     layers += [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in model.layers]
-    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
+    return {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
+
+
+def write_keras2_h5(model, path: Path) -> None:
+    """tf.keras 2's `.h5` (its save_weights_to_hdf5_group): bytes attributes and each layer's weights at
+    `model_weights/<layer>/<layer>/kernel:0`. No TensorFlow here, so h5py rebuilds the layout."""
     with h5py.File(path, "w") as f:
         f.attrs.update({"keras_version": b"2.15.0", "backend": b"tensorflow",
-                        "model_config": json.dumps(config).encode()})
+                        "model_config": json.dumps(keras2_config(model)).encode()})
         group = f.create_group("model_weights")
         group.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
         for layer in model.layers:
@@ -146,10 +150,25 @@ def write_keras2_h5(model, path: Path) -> None:
                 g.create_dataset(name, data=value)
 
 
-def test_keras2_h5_layout(trained, mnist_test, tmp_path, capsys):
+def write_keras2_zip(model, path: Path) -> None:
+    """tf.keras 2.13-2.15's `.keras` zip: weights at `_layer_checkpoint_dependencies/<layer>/vars/{0,1}`."""
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as f:
+        for layer in model.layers:
+            group = f.create_group(f"_layer_checkpoint_dependencies/{layer.name}/vars")
+            for i, value in enumerate(layer.get_weights()):
+                group.create_dataset(str(i), data=value)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "2.15.0"}))
+        z.writestr("config.json", json.dumps(keras2_config(model)))
+        z.writestr("model.weights.h5", weights.getvalue())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tf_keras2_files(fmt, trained, mnist_test, tmp_path, capsys):
     model, _, expected = trained("conv2-fc64")
-    src, out = tmp_path / "tf_keras.h5", tmp_path / "model.safetensors"
-    write_keras2_h5(model, src)
+    src, out = tmp_path / f"tf_keras.{fmt}", tmp_path / "model.safetensors"
+    (write_keras2_h5 if fmt == "h5" else write_keras2_zip)(model, src)
     assert import_cli(src, out, capsys)[0] == 0
     backend = load_backend(out, "torch", device="cpu")
     assert np.abs(backend.probabilities(mnist_test.images[:N_TEST]) - expected).max() < TOLERANCE

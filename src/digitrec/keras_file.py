@@ -81,7 +81,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-# --- Keras 3 `.keras`: zip(config.json, metadata.json, model.weights.h5) ---
+# --- `.keras` (Keras 3, tf.keras 2.13+): zip(config.json, metadata.json, model.weights.h5) ---
 
 
 def _read_zip(path: Path) -> KerasModel:
@@ -95,23 +95,23 @@ def _read_zip(path: Path) -> KerasModel:
         weights = z.read("model.weights.h5")
     layers = _layers_from_config(config, path)
     with h5py.File(io.BytesIO(weights), "r") as h5:
-        _fill_weights_keras3(layers, h5, path)
+        _fill_weights_zip(layers, h5)
     return KerasModel(path, "keras", config.get("class_name", "?"), layers, _input_shape(config),
                       str(meta.get("keras_version", "unknown")), None, _sha256(path))
 
 
-def _fill_weights_keras3(layers: list[KerasLayer], h5: h5py.File, path: Path) -> None:
-    """Weights live in `layers/<snake_case class>[_k]/vars/{0,1}` (kernel, bias), the k-th layer of a class.
-
-    The `vars` group also carries the layer's own name, which is preferred when present.
-    """
-    groups = h5["layers"] if "layers" in h5 else {}
-    by_name = {g["vars"].attrs.get("name"): g for g in groups.values() if "vars" in g}
+def _fill_weights_zip(layers: list[KerasLayer], h5: h5py.File) -> None:
+    """Keras 3 keeps a layer's (kernel, bias) in `layers/<snake_case class>[_k]/vars/{0,1}` for the
+    k-th layer of its class (the `vars` group also carries the layer's name, preferred when present);
+    tf.keras 2.13-2.15 in `_layer_checkpoint_dependencies/<layer name>/vars/{0,1}`."""
+    keras3 = h5["layers"] if "layers" in h5 else {}
+    tf_keras = h5["_layer_checkpoint_dependencies"] if "_layer_checkpoint_dependencies" in h5 else {}
+    by_name = {g["vars"].attrs.get("name"): g for g in keras3.values() if "vars" in g}
     seen: dict[str, int] = {}
     for layer in layers:
         snake = _snake_case(layer.class_name)
         k = seen[snake] = seen.get(snake, -1) + 1
-        group = by_name.get(layer.name) or groups.get(snake if k == 0 else f"{snake}_{k}")
+        group = by_name.get(layer.name) or tf_keras.get(layer.name) or keras3.get(snake if k == 0 else f"{snake}_{k}")
         if group is None or "vars" not in group:
             continue
         arrays = [np.asarray(group["vars"][key]) for key in sorted(group["vars"], key=int)]
