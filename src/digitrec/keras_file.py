@@ -26,8 +26,10 @@ from .errors import DigitrecError
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# Damage to a zip, its JSON or its HDF5 surfaces as any of these.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, TypeError)
+# Damage to a zip, its JSON or its HDF5 surfaces as any of these; JSON that is not a Keras
+# config (a list where a dict belongs, …) as the last three.
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, TypeError, AttributeError,
+                IndexError)
 
 
 @dataclass

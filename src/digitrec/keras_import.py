@@ -90,8 +90,10 @@ def keras_ops(keras: KerasModel) -> tuple[list[Op], dict[str, Any]]:
         first = layers.pop(0)
         if first.class_name == "Reshape":
             shape = tuple(first.config.get("target_shape", ()))
-        else:
-            rescaling = _rescaling(first, keras.path)
+        else:  # scale2 * (scale1 * pixel + offset1) + offset2
+            scale, offset = _rescaling(first, keras.path)
+            rescaling = (scale, offset) if rescaling is None else \
+                (scale * rescaling[0], scale * rescaling[1] + offset)
     if tuple(shape) != (SIDE, SIDE, 1):
         raise DigitrecError(f"{keras.path}: the model takes input of shape {tuple(shape)}; digitrec models take "
                             f"(28, 28, 1) digits")
@@ -127,7 +129,7 @@ def _scaling(rescaling: tuple[float, float] | None) -> dict[str, Any]:
     scale, offset = rescaling
     std = 1.0 / (255.0 * scale)
     std = 1.0 if abs(std - 1.0) < 1e-9 else std
-    return {"keras_input": f"pixel 0..255, then the model's Rescaling(scale={scale!r}, offset={offset!r})",
+    return {"keras_input": f"pixel 0..255, then the model's Rescaling: pixel * {scale!r} + {offset!r}",
             "mean": -offset * std + 0.0, "std": std}
 
 
@@ -181,20 +183,30 @@ def torch_ops(model: nn.Module) -> list[Op] | None:
     if not isinstance(model, nn.Sequential):
         return None
     ops: list[Op] = []
-    for idx, m in model.named_children():
-        if isinstance(m, nn.Conv2d):
-            pad = "valid" if m.padding in (0, (0, 0)) else str(m.padding)
-            ops.append(Op("conv", (m.out_channels, m.kernel_size, _one(m.stride), pad, _one(m.dilation), m.groups,
-                                   m.bias is not None), idx))
-        elif isinstance(m, nn.MaxPool2d) and not m.ceil_mode and m.padding in (0, (0, 0)):
-            ops.append(Op("pool", (_pair(m.kernel_size), _one(m.stride), "valid"), idx))
-        elif isinstance(m, (nn.ReLU, nn.Flatten, nn.Linear)):
-            kind = {nn.ReLU: "act", nn.Flatten: "flatten", nn.Linear: "dense"}[type(m)]
-            params = {"act": ("relu",), "flatten": (), "dense": (getattr(m, "out_features", 0), True)}[kind]
-            ops.append(Op(kind, params, idx))
-        elif not isinstance(m, (Normalize, nn.Dropout)):
+    for idx, module in model.named_children():
+        if isinstance(module, (Normalize, nn.Dropout)):
+            continue  # Normalize takes the Keras input scaling; Dropout does nothing at inference
+        op = _torch_op(module, idx)
+        if op is None:
             return None
+        ops.append(op)
     return ops
+
+
+def _torch_op(m: nn.Module, idx: str) -> Op | None:
+    if isinstance(m, nn.Conv2d):
+        pad = "valid" if m.padding in (0, (0, 0)) else str(m.padding)
+        return Op("conv", (m.out_channels, m.kernel_size, _one(m.stride), pad, _one(m.dilation), m.groups,
+                           m.bias is not None), idx)
+    if isinstance(m, nn.MaxPool2d) and not m.ceil_mode and m.padding in (0, (0, 0)):
+        return Op("pool", (_pair(m.kernel_size), _one(m.stride), "valid"), idx)
+    if isinstance(m, nn.ReLU):
+        return Op("act", ("relu",), idx)
+    if isinstance(m, nn.Flatten) and m.start_dim == 1:
+        return Op("flatten", (), idx)
+    if isinstance(m, nn.Linear):
+        return Op("dense", (m.out_features, m.bias is not None), idx)
+    return None
 
 
 @lru_cache(maxsize=1)
