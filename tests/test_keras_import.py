@@ -105,7 +105,7 @@ def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path, capsys):
     assert abs(report["accuracy"] - keras_acc) <= 1 / N_TEST  # a near-tie may flip one digit
 
 
-def test_functional_model_with_rescaling_and_activationstarting_layers(trained, mnist_test, tmp_path, capsys):
+def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_test, tmp_path, capsys):
     """A functional model that takes raw 0..255 pixels (Rescaling inside), has its ReLUs as layers of
     their own and ends in a Softmax layer: the same network as A, so A's trained weights fit it."""
     seq = trained("conv2-fc64")[0]
