@@ -21,6 +21,7 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "show",
     "summary",
     "models",
+    "import-keras",
 ]
 
 
