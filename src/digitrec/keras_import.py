@@ -209,6 +209,16 @@ def _torch_op(m: nn.Module, idx: str) -> Op | None:
     return None
 
 
+def canonical(ops: list[Op]) -> list[Op]:
+    """Move each ReLU after the max-pool that follows it: the two commute (ReLU is monotone), and
+    digitrec pools first because it is cheaper, while Keras configs usually say conv → relu → pool."""
+    out = list(ops)
+    for i in range(len(out) - 1):
+        if out[i].kind == "act" and out[i].params == ("relu",) and out[i + 1].kind == "pool":
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
 @lru_cache(maxsize=1)
 def candidates() -> dict[str, tuple[Op, ...]]:
     """Every registered architecture whose network can be written as Keras layers."""
@@ -217,7 +227,7 @@ def candidates() -> dict[str, tuple[Op, ...]]:
         model = create_model(name)
         ops = torch_ops(model)
         if ops and isinstance(model[0], Normalize):
-            out[name] = tuple(ops)
+            out[name] = tuple(canonical(ops))
     return out
 
 
@@ -229,6 +239,7 @@ def recognise(ops: list[Op], path: Path) -> tuple[str, list[tuple[Op, Op]]]:
     pairs of weighted ops; otherwise a one-line error at the first layer where the closest one differs."""
     if ops and ops[-1] == Op("act", ("softmax",)):
         ops = ops[:-1]  # Keras outputs probabilities, digitrec logits; the softmax of both is the same
+    ops = canonical(ops)
     best, best_score = "", (-1, -1)
     for name, want in candidates().items():
         at = next((i for i, (a, b) in enumerate(zip(ops, want)) if a != b), min(len(ops), len(want)))
