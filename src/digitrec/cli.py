@@ -29,7 +29,8 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line, like every other user error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        command = self.prog.split(" ", 1)[1:]  # "digitrec train" → ["train"]
+        print(f"digitrec: error: {': '.join(command + [message])}", file=sys.stderr)
         sys.exit(2)
 
 

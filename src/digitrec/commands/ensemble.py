@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--n", type=int, default=5, help="number of members to train (seeds 0..n-1)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--out", required=True, help="output: a run folder when training, else a model file")
+    p.add_argument("--subset", type=int, default=None, help="train each member on the first N images (quick runs)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -41,8 +42,7 @@ def _train_members(args) -> list[Path]:
                 resume_run(run_dir, progress=progress)
             else:
                 overrides = {"seed": seed, "threads": args.threads}
-                if args.epochs:
-                    overrides["epochs"] = args.epochs
+                overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset)) if v})
                 train_run(recipe_config(args.recipe, **overrides), run_dir, progress=progress)
         paths.append(run_dir / MODEL)
     return paths

@@ -1,0 +1,92 @@
+"""Recipes and ensembles as a user runs them: settings recorded, overrides honoured, averaging exact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from digitrec.backends import load_backend
+from digitrec.recipes import RECIPES, recipe_config
+
+from helpers import assert_user_error, run_cli
+
+QUICK = ["--subset", "1500", "--val-size", "500", "--threads", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_names_a_registered_model_and_valid_settings(name):
+    cfg = recipe_config(name)
+    cfg.validate()
+    assert cfg.recipe == name
+
+
+def test_command_line_options_override_the_recipe(tmp_path):
+    out = tmp_path / "fast"
+    result = run_cli("train", "--recipe", "fast", "--epochs", "1", "--lr", "0.02", *QUICK, "--no-report",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "fast" and config["model"] == RECIPES["fast"]["model"]
+    assert config["lr"] == 0.02 and config["bf16"] is True
+    meta = load_backend(out / "model.safetensors").metadata
+    assert meta["training"]["recipe"] == "fast" and meta["metrics"]["test_accuracy"] > 0.15  # above chance after 6 steps
+
+
+def test_unknown_recipe_is_a_one_line_error(tmp_path):
+    assert_user_error(run_cli("train", "--recipe", "slowest", "--out", tmp_path / "r"), "--recipe")
+
+
+@pytest.fixture(scope="module")
+def two_members(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ens")
+    result = run_cli("ensemble", "--recipe", "fast", "--n", "2", "--epochs", "1", "--subset", "1500",
+                     "--threads", "1", "--quiet", "--out", root)
+    assert result.returncode == 0, result.stderr
+    return root, result
+
+
+def test_ensemble_trains_members_and_saves_one_model(two_members):
+    root, result = two_members
+    assert (root / "seed-0" / "model.safetensors").exists() and (root / "seed-1" / "model.safetensors").exists()
+    meta = load_backend(root / "model.safetensors").metadata
+    assert meta["arch"] == "ensemble" and [m["seed"] for m in meta["ensemble"]["members"]] == [0, 1]
+    assert "test accuracy:" in result.stdout
+
+
+def test_ensemble_probabilities_are_the_members_average(two_members, mnist_test):
+    root, _ = two_members
+    images = mnist_test.images[:200]
+    members = [load_backend(root / f"seed-{s}" / "model.safetensors", device="cpu").probabilities(images)
+               for s in (0, 1)]
+    combined = load_backend(root / "model.safetensors", device="cpu").probabilities(images)
+    np.testing.assert_allclose(combined, (members[0] + members[1]) / 2, atol=1e-5)
+
+
+def test_combining_files_and_bad_inputs(two_members, tmp_path):
+    root, _ = two_members
+    files = [root / "seed-0" / "model.safetensors", root / "seed-1" / "model.safetensors"]
+    out = tmp_path / "pair.safetensors"
+    assert run_cli("ensemble", *files, "--out", out).returncode == 0
+    assert load_backend(out).metadata["arch"] == "ensemble"
+    assert_user_error(run_cli("ensemble", files[0], "--out", tmp_path / "one.safetensors"), "at least two")
+    assert_user_error(run_cli("ensemble", files[0], out, "--out", tmp_path / "x.safetensors"), "already an ensemble")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_augmentations_keep_shape_range_and_label_content(mnist_test):
+    from digitrec.augment import get_augment, list_augments
+    from digitrec.inference import to_input
+
+    x = to_input(torch.from_numpy(mnist_test.images[:64]))
+    for name in list_augments():
+        fn = get_augment(name)
+        if fn is None:
+            continue
+        torch.manual_seed(0)
+        y = fn(x.clone())
+        assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1.0001, name
+        assert not torch.equal(y, x), name  # it does change the pictures
+        assert (y.sum((1, 2, 3)) > 0.3 * x.sum((1, 2, 3))).all(), name  # and keeps most of the ink
