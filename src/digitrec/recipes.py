@@ -13,8 +13,10 @@ from .errors import DigitrecError
 from .train import TrainConfig
 
 RECIPES: dict[str, dict] = {
-    # a 24k-parameter BatchNorm CNN, large batches, one-cycle SGD, bfloat16: seconds, not minutes
-    "fast": dict(model="bn-conv3-w16", epochs=2, batch_size=256, optimizer="sgd", lr=0.2, weight_decay=5e-4,
+    # a 24k-parameter BatchNorm CNN, one epoch of one-cycle SGD in bfloat16: seconds, not minutes.
+    # Chosen on validation (5,000 held-out images, seeds 0-2): 1 epoch at batch 64 and lr 0.1 gave
+    # 98.77% on average, as good as 2 epochs at batch 128 or 256 for half the time.
+    "fast": dict(model="bn-conv3-w16", epochs=1, batch_size=64, optimizer="sgd", lr=0.1, weight_decay=5e-4,
                  schedule="onecycle", warmup=0.15, label_smoothing=0.1, bf16=True, channels_last=True),
     # a 0.6M-parameter BatchNorm CNN with affine + elastic augmentation, EMA weights
     "best": dict(model="bn-conv6-w32", epochs=20, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
