@@ -118,12 +118,17 @@ def calibration_images(n: int = CALIBRATION_IMAGES, data: str | None = None, dat
 
 
 def torchscript_bytes(model: nn.Module, meta: dict[str, Any]) -> bytes:
-    """A traced TorchScript module (uint8 in, probabilities out) with the metadata as an extra file."""
-    with torch.no_grad():
-        traced = torch.jit.trace(Deployable(model).eval(), (_example(),))
+    """A traced TorchScript module (uint8 in, probabilities out) with the metadata as an extra file.
+
+    torch 2.13 marks torch.jit deprecated, yet TorchScript is still what C++ (libtorch) and
+    older deployments load; the warning is silenced here because the user asked for this format.
+    """
     buf = io.BytesIO()
     extra = {f"{META_KEY}.json": json.dumps(export_metadata(meta, "torchscript"))}
-    torch.jit.save(traced, buf, _extra_files=extra)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(Deployable(model).eval(), (_example(),))
+        torch.jit.save(traced, buf, _extra_files=extra)
     return buf.getvalue()
 
 
@@ -131,7 +136,9 @@ def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, dict[str
     """(module, metadata) of a TorchScript export."""
     extra = {f"{META_KEY}.json": ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # see torchscript_bytes
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError) as exc:
         raise DigitrecError(f"{path}: not a readable TorchScript file ({str(exc).splitlines()[0]})") from None
     return module.eval(), json.loads(extra[f"{META_KEY}.json"] or "{}")
