@@ -36,6 +36,7 @@ from digitrec.modelfile import save_model  # noqa: E402
 BATCHES = (1, 64, 1024)
 BLOCK_SECONDS = 0.05  # one timed block of calls; short, so load changes hit every backend alike
 LATENCY_CALLS = 300  # single-image calls per backend per repetition
+LATENCY_BLOCK = 20  # consecutive single-image calls per backend before the next backend's turn
 
 
 class TunedTorch:
@@ -64,21 +65,23 @@ class Timed:
     def call(self, images: np.ndarray) -> float:
         if torch.get_num_threads() != self.torch_threads:
             torch.set_num_threads(self.torch_threads)
+            self.backend.probabilities(images)  # untimed: the first call after a change resizes the pool
         start = time.perf_counter()
         self.backend.probabilities(images)
         return time.perf_counter() - start
 
 
 def load_backends(path: Path, threads: int) -> list[Timed]:
-    """digitrec's torch backend as users get it, torch eager tuned (1 thread and `threads`), and
-    the onnxruntime backends (one thread up to batch 16, `threads` above, see onnx_backend)."""
-    torch.set_num_threads(threads)
+    """digitrec's torch backend as users get it, then torch eager tuned and the onnxruntime
+    backends at 1 and at `threads` threads (onnx backends: batches up to 16 always on one)."""
     timed = [Timed("torch backend, 1 thr", load_backend(path, "torch", device="cpu"), 1),
              Timed("torch eager tuned, 1 thr", TunedTorch(path, 1), 1)]
     if threads > 1:
         timed.append(Timed(f"torch eager tuned, {threads} thr", TunedTorch(path, threads), threads))
-    timed.append(Timed("onnxruntime", load_backend(path, "onnx"), threads))
-    timed.append(Timed("onnxruntime int8", load_backend(path, "onnx-int8"), threads))
+    for name, label in (("onnx", "onnxruntime"), ("onnx-int8", "onnxruntime int8")):
+        for t in sorted({1, threads}):
+            torch.set_num_threads(t)  # the onnx backends take torch's thread count for batches
+            timed.append(Timed(f"{label}, {t} thr", load_backend(path, name), t))
     return timed
 
 
@@ -113,11 +116,11 @@ def throughput_rep(timed: list[Timed], images: np.ndarray, batch: int, rep: int)
 
 
 def latency_rep(timed: list[Timed], images: np.ndarray, rep: int) -> dict[str, tuple[float, float]]:
-    """(p50, p99) ms of single-image calls, backends alternating call by call, a new digit each call."""
+    """(p50, p99) ms of single-image calls, a new digit each call, backends taking turns in blocks."""
     samples: dict[str, list[float]] = {t.label: [] for t in timed}
-    for i in range(LATENCY_CALLS):
-        for t in rotated(timed, rep + i):
-            samples[t.label].append(t.call(images[i:i + 1]) * 1e3)
+    for block in range(0, LATENCY_CALLS, LATENCY_BLOCK):
+        for t in rotated(timed, rep + block):
+            samples[t.label] += [t.call(images[i:i + 1]) * 1e3 for i in range(block, block + LATENCY_BLOCK)]
     return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99))) for k, v in samples.items()}
 
 

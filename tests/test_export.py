@@ -18,19 +18,34 @@ import torch
 from digitrec import cli, models
 from digitrec.backends import list_backends, load_backend
 from digitrec.export import INPUT_NAME, META_KEY, load_torchscript
+from digitrec.inference import to_input
 from digitrec.modelfile import read_metadata, save_model
 
 N_PARITY = 1000
 
 
-def sharpened_model(arch: str, seed: int = 0) -> torch.nn.Module:
-    """A random-init model whose last layer is scaled up, so its probabilities are far from uniform:
-    with near-uniform outputs (≈0.1 each) a 1e-4 tolerance would hide real differences."""
+def sharpened_model(arch: str, digits: np.ndarray, seed: int = 0) -> torch.nn.Module:
+    """A random-init model made confident and varied on real digits, so parity means something.
+
+    Random-init probabilities are ≈0.1 each (deep nets shrink activations layer by layer), and
+    a 1e-4 tolerance on them would hide real differences. Each classifier layer (Linear → 10) is
+    rescaled so that its logits, over these digits, have zero mean per class and a spread (std) of 5.
+    """
     torch.manual_seed(seed)
     model = models.create_model(arch).eval()
-    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 10]
+    outputs: dict[torch.nn.Module, torch.Tensor] = {}
+    hooks = [h.register_forward_hook(lambda mod, _i, out: outputs.__setitem__(mod, out)) for h in heads]
     with torch.no_grad():
-        last.weight.mul_(30.0)
+        model(to_input(torch.from_numpy(digits)))
+        for head in heads:
+            raw = outputs[head] - (head.bias if head.bias is not None else 0)  # W h, (N, 10)
+            mean, scale = raw.mean(0), 5.0 / (raw - raw.mean(0)).std()
+            head.weight.mul_(scale)
+            if head.bias is not None:
+                head.bias.copy_(-mean * scale)
+    for hook in hooks:
+        hook.remove()
     return model
 
 
@@ -40,9 +55,9 @@ def digits(mnist_test) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def model_file(tmp_path_factory, digits):
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_model(sharpened_model(models.DEFAULT_MODEL), path, {"metrics": {"test_accuracy": 0.5}})
+    save_model(sharpened_model(models.DEFAULT_MODEL, digits), path, {"metrics": {"test_accuracy": 0.5}})
     return path
 
 
@@ -63,10 +78,10 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 @pytest.mark.parametrize("arch", models.list_models())
 def test_onnx_matches_torch_for_every_model(arch, digits, tmp_path):
     path = tmp_path / f"{arch}.safetensors"
-    save_model(sharpened_model(arch), path)
+    save_model(sharpened_model(arch, digits), path)
     reference = load_backend(path, "torch", device="cpu").probabilities(digits)
     # The check means something only if the outputs are confident and varied.
-    assert reference.max(1).mean() > 0.5 and len(np.unique(reference.argmax(1))) >= 3
+    assert reference.max(1).mean() > 0.4 and len(np.unique(reference.argmax(1))) >= 5
     onnx_backend = load_backend(path, "onnx")
     probs = onnx_backend.probabilities(digits)
     assert onnx_backend.name == "onnx" and probs.dtype == np.float32 and probs.shape == (N_PARITY, 10)

@@ -1,10 +1,12 @@
 """Static int8 quantisation of an exported ONNX model with onnxruntime.
 
 Choices, measured on held-out training images (never the test set):
-- QDQ format: onnxruntime fuses QuantizeLinear/DequantizeLinear pairs around Conv
-  into QLinearConv itself, and QDQ ran faster than QOperator on this CPU.
-- uint8 activations, int8 weights, per-tensor scales (per-channel bought no accuracy
-  here and cost speed): the u8s8 path that AVX2/AVX-512-VNNI kernels run fastest.
+- QDQ format: onnxruntime fuses the QuantizeLinear/DequantizeLinear pairs into
+  QLinearConv (ReLU absorbed), NHWC MaxPool and QGemm itself, so QDQ ran as fast as
+  QOperator (within 2% at batches 1, 64 and 1,024) with the same accuracy, and it is the
+  format onnxruntime recommends and other runtimes (TensorRT, OpenVINO) read.
+- uint8 activations, int8 weights, per-tensor scales: the u8s8 path that AVX2 and
+  AVX-512-VNNI kernels run fastest; per-channel scales bought no accuracy and cost 2%.
 - MinMax calibration on a few hundred training images.
 - The classifier layer (the Gemm feeding Softmax) stays float: quantising it cost up to
   0.14 points of validation accuracy on briefly trained models, keeping it cost nothing
