@@ -159,7 +159,7 @@ def trained(tmp_path_factory, mnist_dir):
     from digitrec.train import TrainConfig
     from digitrec.workflow import train_run
 
-    cfg = TrainConfig(model=models.DEFAULT_MODEL, subset=10000, epochs=1, threads=2, data_dir=str(mnist_dir))
+    cfg = TrainConfig(model=models.DEFAULT_MODEL, subset=10000, epochs=1, threads=1, data_dir=str(mnist_dir))
     return train_run(cfg, tmp_path_factory.mktemp("run"), log=lambda _: None, progress=False)
 
 

@@ -55,16 +55,13 @@ class OnnxBackend:
     with `default_threads()` threads.
     """
 
-    def __init__(self, model: bytes, metadata: dict[str, Any], name: str = "onnx", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, model: bytes, metadata: dict[str, Any], name: str = "onnx", threads: int | None = None,
+                 source: str | Path = "model") -> None:
         self.name = name
         self.metadata = metadata
         threads = threads or default_threads()
-        providers = ["CPUExecutionProvider"]
-        self._single = ort.InferenceSession(model, session_options(1), providers=providers)
-        self._multi = self._single if threads == 1 else ort.InferenceSession(
-            model, session_options(threads), providers=providers)
+        self._single = _session(model, 1, source)
+        self._multi = self._single if threads == 1 else _session(model, threads, source)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(N, 28, 28) uint8 (ink bright) → (N, 10) float32 probabilities."""
@@ -77,6 +74,18 @@ class OnnxBackend:
             return self._single.run(None, {INPUT_NAME: images})[0]
         out = [self._multi.run(None, {INPUT_NAME: images[i:i + CHUNK]})[0] for i in range(0, len(images), CHUNK)]
         return np.concatenate(out)
+
+
+def _session(model: bytes, threads: int, source: str | Path):
+    """A CPU InferenceSession; onnxruntime's refusals (unsupported op, bad graph) become one line."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    refusals = (state.Fail, state.InvalidGraph, state.InvalidArgument, state.InvalidProtobuf, state.NotImplemented)
+    try:
+        return ort.InferenceSession(model, session_options(threads), providers=["CPUExecutionProvider"])
+    except refusals as exc:
+        raise DigitrecError(f"{source}: onnxruntime cannot run this model ({str(exc).splitlines()[0]})") from None
 
 
 def read_onnx(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -105,12 +114,12 @@ def load_onnx(path: str | Path, device: str = "auto", quantize: str | None = Non
     _check_device(device)
     path = Path(path)
     name = "onnx-int8" if quantize else "onnx"
-    if path.suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         data, meta = read_onnx(path)
         quantized = (meta.get("export", {}).get("quantize") or {}).get("type")
-        return OnnxBackend(data, meta, "onnx-int8" if quantized else "onnx", **kw)
+        return OnnxBackend(data, meta, "onnx-int8" if quantized else "onnx", source=path, **kw)
     model, meta = load_model(path)
-    return OnnxBackend(onnx_bytes_for(model, meta, quantize=quantize), meta, name, **kw)
+    return OnnxBackend(onnx_bytes_for(model, meta, quantize=quantize), meta, name, source=path, **kw)
 
 
 def load_onnx_int8(path: str | Path, device: str = "auto", **kw) -> OnnxBackend:
