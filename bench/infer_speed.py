@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=[models.DEFAULT_MODEL, "conv2-fc64"],
                    help="model names (random weights) or .safetensors files")
     p.add_argument("--reps", type=int, default=7, help="repetitions; the table shows medians")
-    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                   help="threads for batched runs (default: all usable cores)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                   help="threads for batched runs (default: torch's, one per core)")
     args = p.parse_args(argv)
     images = load_digits()
     results = []

@@ -111,8 +111,12 @@ def calibration_images(n: int = CALIBRATION_IMAGES, data: str | None = None, dat
     from . import data as datamod
     from .train import TrainConfig
 
-    # The same validation hold-out as training, so calibration sees only images training saw.
-    train, _val = datamod.train_val_split(datamod.load(data, "train", data_dir), TrainConfig().val_size)
+    if n < 1:
+        raise DigitrecError(f"--calibration-images: must be at least 1, got {n}")
+    full, held_out = datamod.load(data, "train", data_dir), TrainConfig().val_size
+    # Leave out training's validation images when there are enough: calibration then sees only
+    # images the model was trained on (a small dataset is used whole).
+    train = datamod.train_val_split(full, held_out)[0] if len(full) > 2 * held_out else full
     pick = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
     return train.images[np.sort(pick)]
 

@@ -44,7 +44,8 @@ def default_threads() -> int:
     """Threads for large batches: torch's setting (`--threads`), at most the cores we may use."""
     import torch
 
-    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0))))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(torch.get_num_threads(), usable))
 
 
 class OnnxBackend:
