@@ -173,11 +173,14 @@ def test_int8_export_keeps_accuracy(trained, mnist_test, capsys):
     meta = load_backend(path, "onnx").metadata
     assert meta["export"]["quantize"]["type"] == "int8"
     accuracy = {}
-    for name, file in (("float", trained.model_path), ("int8", path)):
-        backend = load_backend(file, "onnx" if name == "int8" else "torch", device="cpu")
-        accuracy[name] = (backend.probabilities(mnist_test.images).argmax(1) == mnist_test.labels).mean()
+    for label, file, backend_name in (("float", trained.model_path, "torch"), ("int8 file", path, "onnx"),
+                                      ("int8 in memory", trained.model_path, "onnx-int8")):
+        backend = load_backend(file, backend_name, device="cpu")
+        assert backend.name == ("torch" if label == "float" else "onnx-int8")
+        accuracy[label] = (backend.probabilities(mnist_test.images).argmax(1) == mnist_test.labels).mean()
     assert accuracy["float"] > 0.9
-    assert accuracy["int8"] >= accuracy["float"] - 0.001, accuracy
+    assert accuracy["int8 file"] >= accuracy["float"] - 0.001, accuracy  # at most 0.1 point lost
+    assert accuracy["int8 in memory"] == accuracy["int8 file"]  # same calibration images, same model
 
 
 @pytest.mark.slow
