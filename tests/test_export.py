@@ -138,6 +138,7 @@ def test_backends_are_registered():
     (["evaluate", "{corrupt_onnx}", "--backend", "onnx"], ["corrupt.onnx", "not a readable ONNX model"]),
     (["evaluate", "{missing_onnx}", "--backend", "onnx"], ["missing.onnx", "not found"]),
     (["evaluate", "{model}", "--backend", "tensorflow"], ["--backend", "tensorflow"]),
+    (["evaluate", "{corrupt_onnx}"], ["corrupt.onnx", "--backend onnx"]),  # torch is the default backend
 ])
 def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.safetensors"

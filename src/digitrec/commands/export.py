@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, help="output file (default beside the model: .onnx, .int8.onnx, .pt)")
     p.add_argument("--quantize", default=None, metavar="int8",
                    help="static int8 quantisation (ONNX only), calibrated on training images")
-    p.add_argument("--calibration-images", type=int, default=500, help="training images for int8 calibration")
+    p.add_argument("--calibration-images", type=int, default=500, metavar="N",
+                   help="training images for int8 calibration (default 500)")
     p.add_argument("--data", default=None, help="calibration data: MNIST training images (default), .csv, .npz, folder")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, at least 17 (default {DEFAULT_OPSET})")
