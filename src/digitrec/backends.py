@@ -64,6 +64,8 @@ def load_backend(path: str | Path, backend: str = "torch", device: str = "auto")
     _import_optional()
     if backend not in _LOADERS:
         raise DigitrecError(f"--backend: unknown backend {backend!r}; choose from {', '.join(sorted(_LOADERS))}")
+    if backend == "torch" and str(path).lower().endswith(".onnx"):
+        raise DigitrecError(f"{path}: an ONNX file; open it with --backend onnx")
     return _LOADERS[backend](path, device=device)
 
 

@@ -3,15 +3,15 @@
 import json
 
 from .. import data as datamod
-from ..device import pick_device, set_threads
+from ..backends import load_backend
+from ..device import set_threads
 from ..evaluate import compute_metrics, format_metrics
-from ..inference import predict_proba
-from ..modelfile import load_model
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="measure a model file on the test set")
-    p.add_argument("model", help="a digitrec model file (.safetensors)")
+    p.add_argument("model", help="a digitrec model file (.safetensors), or an exported .onnx with --backend onnx")
+    p.add_argument("--backend", default="torch", help="torch | onnx | onnx-int8 (onnxruntime, CPU)")
     p.add_argument("--data", default=None, help="test data: MNIST (default), a labelled .csv, .npz or folder")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -22,16 +22,17 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     set_threads(args.threads)
-    device = pick_device(args.device)
-    model, meta = load_model(args.model)
+    backend = load_backend(args.model, args.backend, args.device)
+    meta = backend.metadata
     test = datamod.load(args.data, "test", args.data_dir)
     if test.labels is None:
         raise datamod.DigitrecError(f"{test.source}: has no labels to evaluate against")
-    probs = predict_proba(model.to(device), test.images, device=device)
+    probs = backend.probabilities(test.images)
     metrics = compute_metrics(test.labels, probs.argmax(1))
     if args.json:
-        print(json.dumps({"model": str(args.model), "arch": meta["arch"], "data": test.source, **metrics.to_dict()}))
+        print(json.dumps({"model": str(args.model), "arch": meta["arch"], "backend": backend.name,
+                          "data": test.source, **metrics.to_dict()}))
     else:
-        print(f"model: {args.model} ({meta['arch']})  data: {test.source}")
+        print(f"model: {args.model} ({meta['arch']}, {backend.name})  data: {test.source}")
         print(format_metrics(metrics))
     return 0
