@@ -56,3 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `digitrec evaluate | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
