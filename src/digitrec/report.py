@@ -27,7 +27,7 @@ from .evaluate import Metrics, compute_metrics
 from .fileio import atomic_write
 from .modelfile import read_metadata
 from .train import CONFIG, MODEL, TrainConfig, load_config
-from .workflow import load_test_data
+from .workflow import load_test_data as run_test_data
 
 REPORT = "report.html"
 HISTORY = "history.json"
@@ -94,14 +94,14 @@ def load_history(path: Path) -> list[dict]:
     return rows
 
 
-def load_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:
+def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:
     """`data` if given, else the test split of what the model was trained on; None when there is none."""
     if data is not None:
         test = datamod.load(data, "test", data_dir)
     else:
         cfg = TrainConfig.from_dict(run.metadata.get("training", {}))
         cfg.data_dir = data_dir or cfg.data_dir
-        test = load_test_data(cfg)
+        test = run_test_data(cfg)
         if test is None:
             run.notes.append(f"The training data ({cfg.data}) has no test split: pass --data with labelled "
                              "test data to see predictions, the confusion matrix and mistakes.")
@@ -136,7 +136,7 @@ def write_report(target: str | Path, out_dir: str | Path | None = None, data: st
     """Figures and report.html for a run folder or model file; returns where they went."""
     run = locate(target)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(target)
-    test = load_test_data(run, data, data_dir)
+    test = report_test_data(run, data, data_dir)
     probs = metrics = None
     if test is not None:
         probs = load_backend(run.model_path, device=device).probabilities(test.images)  # (N, 10)
