@@ -6,6 +6,7 @@ Each rank writes what it trained on and digests of its weights to $DIGITREC_DIST
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,6 +51,25 @@ def _weights(out):
 def _test_accuracy(result) -> float:
     line = next(x for x in result.stdout.splitlines() if x.startswith("test accuracy:"))
     return float(line.split(":")[1])
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants, as a crash would: torchrun starts each rank in a
+    session of its own, so killing the launcher's process group would leave the ranks running."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -156,12 +177,11 @@ def test_resume_after_the_two_process_run_was_killed(fc_runs):
     out = tmp / "killed"
     cmd = [sys.executable, "-m", "digitrec", "train", *QUICK, *args, "--nproc", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, env=_env(tmp / "killed-trace"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # now inside epoch 2
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher, torchrun and both ranks
+        time.sleep(0.01)
+    kill_tree(proc.pid)  # the launcher, torchrun and both ranks, early in epoch 2 (~1 s)
     proc.wait()
     assert not (out / "model.safetensors").exists()
     resumed = subprocess.run([sys.executable, "-m", "digitrec", "train", "--nproc", "2", "--resume", str(out),
