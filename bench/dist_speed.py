@@ -1,6 +1,6 @@
 """Training throughput: one process with T threads against P processes (DDP, gloo) with T/P threads each.
 
-    python bench/dist_speed.py                      # 1 x 2 threads vs 2 x 1 thread, 3 rounds
+    python bench/dist_speed.py                      # 1 x 2 threads, 2 x 1 thread, 1 x 1 thread; 3 rounds
     python bench/dist_speed.py --rounds 5 --subset 20000
 
 For each setting the same global batch is trained on `--subset` MNIST images for
@@ -71,14 +71,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--subset", type=int, default=10000, help="training images per epoch")
-    p.add_argument("--cores", type=int, default=2, help="threads in all: 1 x cores vs cores x 1")
+    p.add_argument("--layouts", default="1x2,2x1,1x1",
+                   help="PROCSxTHREADS, comma-separated; the first is the baseline of the last column")
     p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names from: " + ", ".join(SETTINGS))
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, args.subset, args.threads)
-    layouts = [(1, args.cores), (args.cores, 1)]  # (processes, threads per process)
+    layouts = [tuple(int(v) for v in lay.split("x")) for lay in args.layouts.split(",")]  # (procs, threads)
     settings = args.settings.split(",")
     rates: dict[tuple, list[float]] = {(s, lay): [] for s in settings for lay in layouts}
     for r in range(args.rounds):
@@ -87,7 +88,7 @@ def main() -> None:
                 rates[s, lay].append(measure(s, *lay, args.subset))
                 print(f"round {r + 1}: {s:<26} {lay[0]} proc x {lay[1]} thr  {rates[s, lay][-1]:8.0f} img/s",
                       file=sys.stderr)
-    print(f"\n{'setting':<26} {'layout':<16} {'images/s (median)':>18} {'min..max':>14} {'vs 1 proc':>10}")
+    print(f"\n{'setting':<26} {'layout':<16} {'images/s (median)':>18} {'min..max':>14} {'vs first':>10}")
     for s in settings:
         base = statistics.median(rates[s, layouts[0]])
         for lay in layouts:

@@ -139,6 +139,22 @@ def test_the_split_of_a_global_batch():
     assert from_env({}).world == 1 and from_env({}).is_main
 
 
+def test_nproc_passes_every_other_option_on_to_torchrun():
+    from digitrec.cli import build_parser
+    from digitrec.commands.train import forwarded_args
+
+    given = ["train", "--nproc", "2", "--bf16", "--subset", "0", "--model", "conv2-fc64", "--lr", "0.01",
+             "--out", "runs/x"]
+    got = forwarded_args(build_parser().parse_args(given))
+    assert "--nproc" not in got and "--quiet" not in got and got[got.index("--subset") + 1] == "0"
+
+    def options(argv):
+        ns = vars(build_parser().parse_args(argv))
+        return {k: v for k, v in ns.items() if k not in ("parser", "run", "nproc")}
+
+    assert options(["train", *got]) == options(given)
+
+
 # --- slow: against one process, resume, two "nodes" ---
 
 
@@ -165,8 +181,10 @@ def test_two_processes_train_like_one_with_the_same_global_batch(fc_runs):
 
 @pytest.mark.slow
 def test_a_batchnorm_model_reaches_single_process_accuracy(bn_two, tmp_path):
-    # Each rank normalises over its 32 images instead of all 64: a slightly different function, so
-    # the tolerance is the seed-to-seed spread of this short run (about ±1 point), not float noise.
+    # On CPU each rank normalises over its 32 images instead of all 64: a slightly different function,
+    # not float noise. Changing the seed of this short run moves test accuracy by about 5 points (sd;
+    # 0.79-0.91 over 5 seeds at 2 epochs), so landing within 2 points of the same-seed single run
+    # is as close as "the same training" can be asked to be here.
     one, _, _ = train(tmp_path, "one", "--model", "bn-conv3-w16", "--epochs", "1", "--seed", "3")
     assert abs(_test_accuracy(one) - _test_accuracy(bn_two[0])) <= 0.02
 
