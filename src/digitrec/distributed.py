@@ -86,8 +86,8 @@ class Dist:
             return device
         if device.type == "cuda":
             if self.local_rank >= torch.cuda.device_count():
-                raise DigitrecError(f"--nproc: {self.local_world} processes on this machine but only "
-                                    f"{torch.cuda.device_count()} GPUs; one process per GPU")
+                raise DigitrecError(f"--nproc/--nproc-per-node: {self.local_world} processes on this machine "
+                                    f"but only {torch.cuda.device_count()} GPUs; one process per GPU")
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if threads is None:  # torchrun sets OMP_NUM_THREADS=1; use the cores instead
