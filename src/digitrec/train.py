@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .augment import get_augment
 from .data import Dataset
 from .device import pick_device, set_threads
+from .distributed import Dist
 from .errors import DigitrecError
 from .fileio import atomic_write
 from .inference import predict_proba, to_input
@@ -149,15 +150,18 @@ class Trainer:
     """One training run in `out_dir`: fresh, or resumed from its last checkpoint."""
 
     def __init__(self, cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: Path,
-                 log: Callable[[str], None] = print, progress: bool | None = None) -> None:
+                 log: Callable[[str], None] = print, progress: bool | None = None, dist: Dist | None = None) -> None:
         cfg.validate()
         set_threads(cfg.threads)
-        self.cfg, self.out_dir, self.log, self.progress = cfg, Path(out_dir), log, progress
-        self.device = pick_device(cfg.device)
+        self.dist = dist or Dist()  # only rank 0 of a distributed run logs and writes files
+        self.cfg, self.out_dir = cfg, Path(out_dir)
+        self.log, self.progress = (log, progress) if self.dist.is_main else (lambda _: None, False)
+        self.device = self.dist.start(pick_device(cfg.device), cfg.threads, cfg.batch_size)
         torch.manual_seed(cfg.seed)
         self.model = create_model(cfg.model, **cfg.model_kwargs).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
         self.optimizer = make_optimizer(cfg, self.model)
         self.augment = get_augment(cfg.augment)
         self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
@@ -166,7 +170,7 @@ class Trainer:
         self.val = val_ds
         self.history: list[EpochStats] = []
         self.start_epoch = 1
-        self.steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+        self.steps_per_epoch = self.dist.steps(len(train_ds), cfg.batch_size)
 
     def resume(self) -> None:
         """Restore model, optimizer, EMA and history from the last end-of-epoch checkpoint."""
@@ -184,7 +188,7 @@ class Trainer:
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             stats = self._epoch(epoch)
             self.history.append(stats)
-            if checkpoints:
+            if checkpoints and self.dist.is_main:
                 self._checkpoint(epoch)
                 write_history(self.out_dir, self.history)
             self.log(format_epoch(stats, self.cfg.epochs))
@@ -200,24 +204,26 @@ class Trainer:
         total_steps = self.steps_per_epoch * cfg.epochs
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0  # images this rank trained on this epoch
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
                    disable=(not self.progress) if self.progress is not None else None, unit="batch")
         for i in bar:
             step = (epoch - 1) * self.steps_per_epoch + i
-            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            idx, weight = self.dist.shard_batch(order[i * cfg.batch_size:(i + 1) * cfg.batch_size])
             lr = cfg.lr * lr_factor(cfg, step, total_steps)
-            loss, hits = self._step(idx, lr)
+            loss, hits = self._step(idx, lr, weight)
             loss_sum += loss * len(idx)
             correct += hits
+            seen += len(idx)
             if i % 50 == 49 or i == self.steps_per_epoch - 1:
-                seen = min((i + 1) * cfg.batch_size, len(self.images))
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
         seconds = time.perf_counter() - start
+        self.dist.average_buffers(self.model, self.ema.shadow if self.ema else None)
         val_loss, val_acc = self.validate()
-        n = len(self.images)
-        return EpochStats(epoch, loss_sum.item() / n, correct.item() / n, val_loss, val_acc, seconds, lr)
+        loss_total, correct_total, n = self.dist.sum_values(loss_sum, correct, seen)  # over all ranks
+        return EpochStats(epoch, loss_total / n, correct_total / n, val_loss, val_acc, seconds, lr)
 
-    def _step(self, idx: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, idx: torch.Tensor, lr: float, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x = to_input(self.images[idx])  # (B, 1, 28, 28) float in [0, 1]
@@ -227,10 +233,10 @@ class Trainer:
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            logits = self.model(x)
+            logits = self.net(x)
         loss = nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()  # weight: this rank's share of a global batch (Dist.shard_batch)
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update(self.model)
@@ -247,10 +253,12 @@ class Trainer:
     def validate(self) -> tuple[float, float]:
         if self.val is None or len(self.val) == 0:
             return float("nan"), float("nan")
-        probs = predict_proba(self.final_model(), self.val.images, device=self.device)
-        labels = self.val.labels
-        loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
-        return loss, float((probs.argmax(1) == labels).mean())
+        images, labels = self.dist.shard(self.val.images), self.dist.shard(self.val.labels)  # this rank's part
+        probs = predict_proba(self.final_model(), images, device=self.device)
+        nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
+        loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (probs.argmax(1) == labels).sum(),
+                                                 len(labels))
+        return loss_sum / n, hits / n
 
     def _checkpoint(self, epoch: int) -> None:
         states = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}

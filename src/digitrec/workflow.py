@@ -14,9 +14,10 @@ from typing import Callable
 import numpy as np
 
 from . import data as datamod
+from .distributed import Dist
 from .evaluate import Metrics, compute_metrics
 from .inference import predict_proba
-from .train import CHECKPOINT, Trainer, TrainConfig, load_config, model_metadata, save_config, save_final
+from .train import CHECKPOINT, MODEL, Trainer, TrainConfig, load_config, model_metadata, save_config, save_final
 
 
 @dataclass
@@ -53,28 +54,37 @@ def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
 
 
 def resume_run(out_dir: str | Path, epochs: int | None = None, log: Callable[[str], None] = print,
-               progress: bool | None = None) -> RunResult:
+               progress: bool | None = None, dist: Dist | None = None) -> RunResult:
     """Continue a run from its last checkpoint with its saved settings (`epochs` may extend it)."""
     cfg = load_config(Path(out_dir))
     if epochs is not None:
         cfg.epochs = epochs
-    return train_run(cfg, out_dir, resume=True, log=log, progress=progress)
+    return train_run(cfg, out_dir, resume=True, log=log, progress=progress, dist=dist)
 
 
 def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
-              log: Callable[[str], None] = print, progress: bool | None = None) -> RunResult:
-    """Train `cfg` into `out_dir`; with `resume`, start after the last checkpointed epoch."""
+              log: Callable[[str], None] = print, progress: bool | None = None,
+              dist: Dist | None = None) -> RunResult:
+    """Train `cfg` into `out_dir`; with `resume`, start after the last checkpointed epoch.
+
+    Under torchrun pass `dist=distributed.from_env()`: every rank trains, rank 0 alone writes
+    files and measures the test set (the others return a result with `test=None`).
+    """
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     train, val, test, info = load_run_data(cfg)
     load_seconds = time.perf_counter() - t0
-    trainer = Trainer(cfg, train, val, out_dir, log=log, progress=progress)
+    trainer = Trainer(cfg, train, val, out_dir, log=log, progress=progress, dist=dist)
     if resume and (out_dir / CHECKPOINT).exists():
         trainer.resume()
-        log(f"resuming {out_dir} after epoch {trainer.start_epoch - 1}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(out_dir, cfg)
+        trainer.log(f"resuming {out_dir} after epoch {trainer.start_epoch - 1}")
+    if trainer.dist.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(out_dir, cfg)
     history = trainer.run()
+    trainer.dist.write_trace(trainer.model)
+    if not trainer.dist.is_main:
+        return RunResult(out_dir, out_dir / MODEL, history, None, load_seconds, sum(h.seconds for h in history))
     model = trainer.final_model()
     metrics = None
     if test is not None and test.labels is not None:

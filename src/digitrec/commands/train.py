@@ -6,9 +6,10 @@ from dataclasses import fields
 import sys
 from pathlib import Path
 
+from .. import distributed
 from ..errors import DigitrecError
 from ..recipes import RECIPES, recipe_config
-from ..train import CHECKPOINT, TrainConfig
+from ..train import CHECKPOINT, TrainConfig, load_config
 from ..workflow import resume_run, train_run
 
 _DEFAULTS = TrainConfig()
@@ -43,7 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("--test-data", default=None, help="labelled test data when --data has no test split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html in the run folder")
-    p.set_defaults(run=run)
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train on N local processes: runs torchrun --nproc-per-node N with the other options")
+    p.set_defaults(run=run, parser=p)
 
 
 def config_from_args(args) -> TrainConfig:
@@ -54,15 +57,15 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
-    progress = False if args.quiet else None
-    if args.resume:
-        result = resume_run(args.resume, epochs=args.epochs, progress=progress)
-    else:
-        cfg = config_from_args(args)
-        out = Path(args.out or f"runs/{cfg.model}")
-        if (out / CHECKPOINT).exists() and not args.overwrite:
-            raise DigitrecError(f"{out}: already holds a run; use --resume {out} to continue it or --overwrite")
-        result = train_run(cfg, out, progress=progress)
+    if args.nproc is not None:
+        return launch(args)
+    dist = distributed.from_env()  # a world of one unless started by torchrun
+    try:
+        result = _train(args, dist)
+    finally:
+        dist.stop()
+    if not dist.is_main:
+        return 0
     if result.test is not None:
         print(f"test accuracy: {result.test.accuracy:.4f}")
     print(f"trained in {result.train_seconds:.1f}s (data loaded in {result.load_seconds:.1f}s); "
@@ -70,6 +73,39 @@ def run(args) -> int:
     if not args.no_report:
         _report(result.out_dir, args.device or "auto")
     return 0
+
+
+def _train(args, dist: distributed.Dist):
+    progress = False if args.quiet else None
+    if args.resume:
+        return resume_run(args.resume, epochs=args.epochs, progress=progress, dist=dist)
+    cfg = config_from_args(args)
+    out = Path(args.out or f"runs/{cfg.model}")
+    if (out / CHECKPOINT).exists() and not args.overwrite:
+        raise DigitrecError(f"{out}: already holds a run; use --resume {out} to continue it or --overwrite")
+    return train_run(cfg, out, progress=progress, dist=dist)
+
+
+def launch(args) -> int:
+    """`--nproc N`: check the options here (one-line errors), then run torchrun and return its exit code."""
+    if args.nproc < 1:
+        raise DigitrecError(f"--nproc: must be at least 1, got {args.nproc}")
+    cfg = load_config(Path(args.resume)) if args.resume else config_from_args(args)
+    cfg.validate()
+    distributed.Dist(world=args.nproc).check_batch(cfg.batch_size)
+    return distributed.launch_local(args.nproc, ["train", *forwarded_args(args)], cfg.threads)
+
+
+def forwarded_args(args) -> list[str]:
+    """The options the user gave, minus --nproc, as a command line again."""
+    argv: list[str] = []
+    for action in args.parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("help", "nproc") or value is None or value is False:
+            continue
+        flag = max(action.option_strings, key=len)  # the long spelling
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
 
 
 def _report(run_dir: Path, device: str) -> None:
