@@ -13,7 +13,7 @@ import sys
 
 from .errors import DigitrecError
 
-COMMANDS = ["train", "evaluate", "summary", "models"]
+COMMANDS = ["train", "evaluate", "summary", "models", "predict"]
 
 
 class Parser(argparse.ArgumentParser):
