@@ -23,9 +23,9 @@ ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
 # Pictures larger than this (pixels) are refused before decoding: a 50,000×50,000 PNG
 # header would otherwise make Pillow allocate 2.5 GB. 40 MP covers any phone photo.
 MAX_PIXELS = 40_000_000
-# Work on at most this many pixels along the longer side: enough for a thin pen stroke
-# in a phone photo, small enough that preprocessing stays at a few milliseconds.
-WORK_SIDE = 1024
+# Work on at most this many pixels along the longer side: a digit filling a fifth of a
+# photo is still 128 pixels tall, and preprocessing stays at milliseconds.
+WORK_SIDE = 640
 
 
 def describe(source: ImageSource) -> str:

@@ -112,6 +112,8 @@ def background(bright: np.ndarray) -> np.ndarray:
     small = np.asarray(Image.fromarray(bright.astype(np.float32)).resize(small_size, Image.Resampling.BOX))
     size = max(3, int(max(small.shape) * 0.3) | 1)  # odd, about 30% of the picture
     opened = ndi.gaussian_filter(ndi.grey_opening(small, size=(size, size), mode="nearest"), size / 4, mode="nearest")
+    if float(opened.max() - opened.min()) < 0.02:  # evenly lit: one level will do
+        return np.full_like(bright, float(np.median(opened)))
     return np.asarray(Image.fromarray(opened.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR))
 
 
@@ -184,8 +186,8 @@ def work_mask(ink: InkMap) -> np.ndarray:
     Large digits are max-pooled first so a one-pixel pen line survives shrinking;
     small ones are interpolated before thresholding so their edges stay smooth."""
     rows, cols = np.flatnonzero(ink.mask.any(1)), np.flatnonzero(ink.mask.any(0))
-    values = np.where(ink.mask, ink.ink, np.minimum(ink.ink, ink.threshold))  # specks fall below
-    values = values[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32)
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    values = np.where(ink.mask[box], ink.ink[box], np.minimum(ink.ink[box], ink.threshold))  # specks fall below
     pool = max(values.shape) // WORK
     if pool >= 2:
         values = _max_pool(values, pool)
@@ -199,7 +201,8 @@ def work_mask(ink: InkMap) -> np.ndarray:
 def _max_pool(values: np.ndarray, k: int) -> np.ndarray:
     h, w = values.shape
     padded = np.pad(values, ((0, -h % k), (0, -w % k)), constant_values=values.min())
-    return padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k).max(axis=(1, 3))
+    rows = padded.reshape(padded.shape[0] // k, k, padded.shape[1]).max(axis=1)  # two 1-D passes:
+    return rows.reshape(rows.shape[0], rows.shape[1] // k, k).max(axis=2)  # far faster than axis=(1, 3)
 
 
 def stroke_width(mask: np.ndarray) -> float:

@@ -22,7 +22,7 @@ FRAGMENT = 0.6  # a blob shorter than this fraction of the line's height is a pi
 OVERLAP = 0.5  # a fragment overlapping a digit's columns by this fraction of its width joins it
 DIGIT_ASPECT = 0.8  # a typical handwritten digit's width ÷ height
 WIDE = 1.2  # a group wider than this × its height may hold more than one digit
-NECK = 0.5  # ... and is cut only at a column with less ink than this × its typical column
+NECK = 0.7  # ... and is cut only at a column with less ink than this × its typical column
 
 
 @dataclass
