@@ -110,12 +110,20 @@ class Recognizer:
 
     def read_number(self, image: ImageSource, name: str | None = None) -> NumberReading:
         """A picture of a number such as 2026 → its digits, left to right."""
-        from .segment import segment
+        from .imageio import describe
+        from .segment import segment_options
 
-        parts = segment(image, name)
-        digits = self.predict_inputs(parts)
-        source = parts[0].source if parts else (name or "")
-        return number_from(digits, source)
+        return self.read_options(segment_options(image, name), name or describe(image))
+
+    def read_options(self, groups: list[list[list[Preprocessed]]], source: str) -> NumberReading:
+        """Pick, per group of ink, the reading the model is clearly most confident in (see
+        `segment.segment_options`); all candidate digits go through the model in one call."""
+        flat = [digit for options in groups for option in options for digit in option]
+        answers = iter(self.predict_inputs(flat))
+        chosen: list[Prediction] = []
+        for options in groups:
+            chosen.extend(best_reading([[next(answers) for _ in option] for option in options]))
+        return number_from(chosen, source)
 
     def _answer(self, pre: Preprocessed, probs: np.ndarray | None) -> Prediction:
         if probs is None:
@@ -124,6 +132,20 @@ class Recognizer:
         top3 = [(int(d), float(probs[d])) for d in order[:3]]
         digit, p = top3[0]
         return Prediction(digit, p, probs.astype(np.float32), top3, p < self.threshold, False, pre.image, pre.source)
+
+
+SWITCH_MARGIN = 0.5  # nats of mean log-probability an alternative reading must win by
+
+
+def best_reading(options: list[list[Prediction]]) -> list[Prediction]:
+    """The first (shape-based) reading, unless another's digits are on average far more probable:
+    a touching pair read as one digit is unsure, while cut in two each half is clear."""
+    def score(option: list[Prediction]) -> float:
+        found = [p.probability for p in option if not p.blank]
+        return float(np.mean(np.log(np.maximum(found, 1e-6)))) if found else -np.inf
+
+    best = max(options, key=score)
+    return best if score(best) > score(options[0]) + SWITCH_MARGIN else options[0]
 
 
 def number_from(digits: list[Prediction], source: str) -> NumberReading:

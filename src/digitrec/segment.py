@@ -19,7 +19,6 @@ from .imageio import ImageSource
 from .preprocess import InkMap, Preprocessed, find_ink, render_digit
 
 FRAGMENT = 0.6  # a blob shorter than this fraction of the line's height is a piece of a digit
-OVERLAP = 0.5  # a fragment overlapping a digit's columns by this fraction of its width joins it
 DIGIT_ASPECT = 0.8  # a typical handwritten digit's width ÷ height
 WIDE = 1.2  # a group wider than this × its height may hold more than one digit
 NECK = 0.7  # ... and is cut only at a column with less ink than this × its typical column
@@ -50,27 +49,36 @@ class Group:
 
 def segment(image: ImageSource, name: str | None = None) -> list[Preprocessed]:
     """Every digit in a one-line picture, left to right, each as `preprocess` would give it."""
+    return [digit for options in segment_options(image, name) for digit in options[0]]
+
+
+def segment_options(image: ImageSource, name: str | None = None) -> list[list[list[Preprocessed]]]:
+    """For each group of ink, left to right, the ways to read it as digits: the one its shape
+    suggests first, then (for a group that may be touching digits) cuts into other counts,
+    among which the recogniser may pick a clearly more confident reading."""
     ink = find_ink(image, name)
     if ink.blank:
         return []
-    return [render_digit(ink.only(keep)) for keep in digit_masks(ink)]
+    return [[[render_digit(ink.only(keep)) for keep in masks] for masks in options] for options in digit_options(ink)]
 
 
-def digit_masks(ink: InkMap) -> list[np.ndarray]:
-    """(H, W) bool masks, one per digit, ordered left to right."""
+def digit_options(ink: InkMap) -> list[list[list[np.ndarray]]]:
+    """Per group, left to right: options, each a list of (H, W) bool masks (one per digit)."""
     labels, n = ndi.label(ink.mask, structure=np.ones((3, 3)))
     boxes = ndi.find_objects(labels)
     groups = [Group([i + 1], b[0].start, b[0].stop, b[1].start, b[1].stop) for i, b in enumerate(boxes)]
-    groups = merge_fragments(groups)
-    masks = []
-    for group in sorted(groups, key=lambda g: g.left):
+    groups = sorted(merge_fragments(groups), key=lambda g: g.left)
+    typical = int(np.median([g.height for g in groups])) if groups else 0  # a digit's height here
+    out = []
+    for group in groups:
         whole = np.isin(labels, group.ids)
-        masks.extend(whole & cols for cols in split_wide(whole, group))
-    return masks
+        out.append([[whole & cols for cols in cuts] for cuts in split_options(whole, group, typical)])
+    return out
 
 
 def merge_fragments(groups: list[Group]) -> list[Group]:
-    """Join each short blob to the digit whose columns it overlaps most, or else the nearest one."""
+    """Join each short blob (a piece of a digit: MNIST's digits are all nearly as tall as the
+    line) to the digit whose columns it overlaps most, or else the nearest close one."""
     if len(groups) < 2:
         return groups
     line = max(g.bottom for g in groups) - min(g.top for g in groups)
@@ -80,7 +88,7 @@ def merge_fragments(groups: list[Group]) -> list[Group]:
         for frag in sorted(groups, key=lambda g: (g.height, g.width)):
             if frag.height >= FRAGMENT * line:
                 break
-            host = _host(frag, [g for g in groups if g is not frag])
+            host = _host(frag, [g for g in groups if g is not frag], line)
             if host is not None:
                 groups = [g for g in groups if g is not frag and g is not host] + [host.join(frag)]
                 changed = True
@@ -88,29 +96,39 @@ def merge_fragments(groups: list[Group]) -> list[Group]:
     return groups
 
 
-def _host(frag: Group, others: list[Group]) -> Group | None:
-    """The group `frag` belongs to: most column overlap, else the nearest if it is close."""
-    def overlap(g: Group) -> int:
+def _host(frag: Group, others: list[Group], line: int) -> Group | None:
+    """The group a fragment belongs to: the one whose columns it overlaps most, else the
+    nearest one if the gap is under a third of the line's height; None keeps it apart."""
+    def overlap(g: Group) -> int:  # columns shared; negative: the gap between them
         return min(frag.right, g.right) - max(frag.left, g.left)
 
     best = max(others, key=overlap)
-    if overlap(best) >= OVERLAP * min(frag.width, best.width):
-        return best
-    nearest = min(others, key=lambda g: -overlap(g))  # smallest gap
-    tiny = frag.height < 0.3 * max(g.height for g in others)
-    return nearest if tiny and -overlap(nearest) < frag.height else None
+    return best if overlap(best) > 0 or -overlap(best) < line / 3 else None
 
 
-def split_wide(whole: np.ndarray, group: Group) -> list[np.ndarray]:
-    """Column ranges (as (1, W) bool rows) that cut a too-wide group into digits, at the column
-    with least ink near each evenly spaced cut point, where that column is a thin neck (two
-    digits touching) rather than the middle of one wide digit."""
-    width = whole.shape[1]
-    if group.width <= WIDE * group.height:
-        return [np.ones((1, width), bool)]
-    n = max(2, round(group.width / (DIGIT_ASPECT * group.height)))
+def split_options(whole: np.ndarray, group: Group, typical: int) -> list[list[np.ndarray]]:
+    """Column ranges ((1, W) bool rows) per option. A group wider than WIDE × its height (or the
+    typical digit's height, when it is a short wide digit) is cut into about
+    width ÷ (DIGIT_ASPECT × height) digits at the thinnest columns, where they are
+    thin necks (digits touching) rather than the middle of one wide digit; the alternatives
+    cut it into one digit fewer or more wherever ink is least, necks or not."""
+    height = max(group.height, typical)
+    if group.width <= WIDE * height:
+        return [[np.ones((1, whole.shape[1]), bool)]]
+    n = max(2, round(group.width / (DIGIT_ASPECT * height)))
     ink_per_col = whole[group.top:group.bottom, group.left:group.right].sum(0)  # (w,)
     neck = NECK * float(np.median(ink_per_col[ink_per_col > 0]))
+    options = [cut(whole.shape[1], group, ink_per_col, n, neck)]
+    for count in (n - 1, n, n + 1):
+        option = cut(whole.shape[1], group, ink_per_col, count, np.inf)
+        if len(option) not in [len(o) for o in options]:
+            options.append(option)
+    return options
+
+
+def cut(width: int, group: Group, ink_per_col: np.ndarray, n: int, neck: float) -> list[np.ndarray]:
+    """Cut the group into up to `n` column ranges, at the least-inked column near each evenly
+    spaced point, skipping points where that column has more ink than `neck`."""
     step = group.width / n
     window = max(1, int(step * 0.3))
     cuts = [group.left]
