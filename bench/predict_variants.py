@@ -26,8 +26,8 @@ import numpy as np
 
 from digitrec.data import load_mnist
 from digitrec.preprocess import preprocess
-from digitrec.recognizer import Recognizer, number_from
-from digitrec.segment import segment
+from digitrec.recognizer import Recognizer
+from digitrec.segment import segment_options
 from digitrec.synthetic import VARIANTS, number_picture
 
 IMAGES: np.ndarray | None = None  # the test digits, shared with forked workers
@@ -65,9 +65,9 @@ def _variant_chunk(job: tuple[str, np.ndarray, int]) -> tuple[np.ndarray, np.nda
 
 
 def _number_chunk(job: tuple[list[list[int]], list[list[int]]]) -> list:
-    """Each number's preprocessed digits (segment), in order."""
+    """Each number's candidate readings (segment_options), in order."""
     numbers, gaps = job
-    return [segment(number_picture([IMAGES[i] for i in idx], g)) for idx, g in zip(numbers, gaps)]
+    return [segment_options(number_picture([IMAGES[i] for i in idx], g)) for idx, g in zip(numbers, gaps)]
 
 
 # --- main side ---
@@ -123,8 +123,8 @@ def bench_numbers(pool, recognizer: Recognizer, labels: np.ndarray, args) -> Non
     parts = [p for chunk in pool.map(_number_chunk, jobs) for p in chunk]
     seconds = time.perf_counter() - start
     texts = {}
-    for i, pieces in zip(order, parts):
-        texts[i] = number_from(recognizer.predict_inputs(pieces), "").text
+    for i, options in zip(order, parts):
+        texts[i] = recognizer.read_options(options, "").text
     rows = []
     for i, idx in enumerate(numbers):
         truth = "".join(str(labels[j]) for j in idx)
