@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default=None, help="model file (default: the one shipped with digitrec)")
     p.add_argument("--limit", type=int, default=10_000, help="test digits per variant (default all 10,000)")
     p.add_argument("--numbers", type=int, default=2000, help="multi-digit numbers to read (default 2000)")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of variants")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of variants ('' for none)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
@@ -89,7 +89,7 @@ def bench_variants(pool, recognizer: Recognizer, labels: np.ndarray, args) -> No
     plain = float((recognizer.probabilities(IMAGES[index]).argmax(1) == labels[index]).mean())
     print(f"\n{'variant':<14} {'digits':>6} {'accuracy':>9} {'vs plain':>9} {'blank':>6} {'thickened':>9} {'ms/pic':>7}")
     print(f"{'plain MNIST':<14} {len(index):>6} {plain:>9.4f} {'':>9} {'':>6} {'':>9} {'':>7}")
-    for k, name in enumerate(args.variants.split(",")):
+    for k, name in enumerate(v for v in args.variants.split(",") if v):
         inputs, blank, thick, spent = run_variant(pool, name, index, args.seed + k, args.workers)
         predicted = recognizer.probabilities(inputs).argmax(1)
         accuracy = float(((predicted == labels[index]) & ~blank).mean())

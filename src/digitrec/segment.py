@@ -10,6 +10,7 @@ exactly as a single-digit picture would be.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ FRAGMENT = 0.6  # a blob shorter than this fraction of the line's height is a pi
 DIGIT_ASPECT = 0.8  # a typical handwritten digit's width ÷ height
 WIDE = 1.2  # a group wider than this × its height may hold more than one digit
 NECK = 0.7  # ... and is cut only at a column with less ink than this × its typical column
+MIN_WIDTH = 0.2  # no digit is narrower than this × its height (a "1" is about 0.25)
 
 
 @dataclass
@@ -54,16 +56,25 @@ def segment(image: ImageSource, name: str | None = None) -> list[Preprocessed]:
 
 def segment_options(image: ImageSource, name: str | None = None) -> list[list[list[Preprocessed]]]:
     """For each group of ink, left to right, the ways to read it as digits: the one its shape
-    suggests first, then (for a group that may be touching digits) cuts into other counts,
-    among which the recogniser may pick a clearly more confident reading."""
+    suggests first, then (for a group that may be touching digits) other cuts, among which
+    the recogniser may pick a more confident reading. Each column span is rendered once."""
     ink = find_ink(image, name)
     if ink.blank:
         return []
-    return [[[render_digit(ink.only(keep)) for keep in masks] for masks in options] for options in digit_options(ink)]
+    out = []
+    for whole, options in digit_options(ink):
+        columns = np.arange(whole.shape[1])
+        rendered = {span: render_digit(ink.only(whole & ((columns >= span[0]) & (columns < span[1]))[None, :]))
+                    for span in {span for option in options for span in option}}
+        out.append([[rendered[span] for span in option] for option in options])
+    return out
 
 
-def digit_options(ink: InkMap) -> list[list[list[np.ndarray]]]:
-    """Per group, left to right: options, each a list of (H, W) bool masks (one per digit)."""
+Span = tuple[int, int]  # a digit's columns [start, stop) in the picture
+
+
+def digit_options(ink: InkMap) -> list[tuple[np.ndarray, list[list[Span]]]]:
+    """Per group, left to right: its ink (H, W bool) and its readings, each a list of column spans."""
     labels, n = ndi.label(ink.mask, structure=np.ones((3, 3)))
     boxes = ndi.find_objects(labels)
     groups = [Group([i + 1], b[0].start, b[0].stop, b[1].start, b[1].stop) for i, b in enumerate(boxes)]
@@ -72,7 +83,7 @@ def digit_options(ink: InkMap) -> list[list[list[np.ndarray]]]:
     out = []
     for group in groups:
         whole = np.isin(labels, group.ids)
-        out.append([[whole & cols for cols in cuts] for cuts in split_options(whole, group, typical)])
+        out.append((whole, split_options(whole, group, typical)))
     return out
 
 
@@ -106,39 +117,57 @@ def _host(frag: Group, others: list[Group], line: int) -> Group | None:
     return best if overlap(best) > 0 or -overlap(best) < line / 3 else None
 
 
-def split_options(whole: np.ndarray, group: Group, typical: int) -> list[list[np.ndarray]]:
-    """Column ranges ((1, W) bool rows) per option. A group wider than WIDE × its height (or the
-    typical digit's height, when it is a short wide digit) is cut into about
-    width ÷ (DIGIT_ASPECT × height) digits at the thinnest columns, where they are
-    thin necks (digits touching) rather than the middle of one wide digit; the alternatives
-    cut it into one digit fewer or more wherever ink is least, necks or not."""
+def split_options(whole: np.ndarray, group: Group, typical: int) -> list[list[Span]]:
+    """A group wider than WIDE × its height (or the typical digit's height, when it is a short
+    wide digit) may be touching digits. First reading: about width ÷ (DIGIT_ASPECT × height)
+    digits, cut at thin necks near evenly spaced points. Alternatives: every way to cut it
+    into n-1..n+1 digits at the columns where the ink profile has its deepest minima."""
     height = max(group.height, typical)
     if group.width <= WIDE * height:
-        return [[np.ones((1, whole.shape[1]), bool)]]
+        return [[(group.left, group.right)]]
     n = max(2, round(group.width / (DIGIT_ASPECT * height)))
     ink_per_col = whole[group.top:group.bottom, group.left:group.right].sum(0)  # (w,)
     neck = NECK * float(np.median(ink_per_col[ink_per_col > 0]))
-    options = [cut(whole.shape[1], group, ink_per_col, n, neck)]
-    for count in (n - 1, n, n + 1):
-        option = cut(whole.shape[1], group, ink_per_col, count, np.inf)
-        if len(option) not in [len(o) for o in options]:
-            options.append(option)
+    options = [spans(group, even_cuts(ink_per_col, n, neck))]
+    minima = profile_minima(ink_per_col, int(MIN_WIDTH * height))
+    for count in range(max(1, n - 1), n + 2):
+        for cuts in itertools.combinations(minima, count - 1):
+            option = spans(group, list(cuts))
+            if option not in options and min(b - a for a, b in option) >= MIN_WIDTH * height:
+                options.append(option)
     return options
 
 
-def cut(width: int, group: Group, ink_per_col: np.ndarray, n: int, neck: float) -> list[np.ndarray]:
-    """Cut the group into up to `n` column ranges, at the least-inked column near each evenly
-    spaced point, skipping points where that column has more ink than `neck`."""
-    step = group.width / n
+def spans(group: Group, cuts: list[int]) -> list[Span]:
+    edges = [group.left] + [group.left + c for c in sorted(cuts)] + [group.right]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def even_cuts(ink_per_col: np.ndarray, n: int, neck: float) -> list[int]:
+    """Cut columns for `n` pieces: the least-inked column near each evenly spaced point,
+    where it has no more ink than `neck`."""
+    width = len(ink_per_col)
+    step = width / n
     window = max(1, int(step * 0.3))
-    cuts = [group.left]
+    cuts = []
     for k in range(1, n):
         centre = int(k * step)
-        lo, hi = max(1, centre - window), min(group.width - 1, centre + window)
+        lo, hi = max(1, centre - window), min(width - 1, centre + window)
         distance = np.abs(np.arange(lo, hi) - centre)
         best = lo + int(np.lexsort((distance, ink_per_col[lo:hi]))[0])
         if ink_per_col[best] <= neck:
-            cuts.append(group.left + best)
-    cuts.append(group.right)
-    columns = np.arange(width)
-    return [((columns >= a) & (columns < b))[None, :] for a, b in zip(cuts, cuts[1:]) if b > a]
+            cuts.append(best)
+    return cuts
+
+
+def profile_minima(ink_per_col: np.ndarray, margin: int, most: int = 6) -> list[int]:
+    """Up to `most` columns (at least `margin` from either end) where the column ink is a local
+    minimum over ±margin/2 columns, least ink first."""
+    smooth = ndi.uniform_filter1d(ink_per_col.astype(float), 3)
+    lowest = ndi.minimum_filter1d(smooth, max(3, margin | 1))
+    columns = [c for c in range(margin, len(smooth) - margin) if smooth[c] <= lowest[c]]
+    picked: list[int] = []
+    for c in sorted(columns, key=lambda c: smooth[c]):  # one column per flat valley
+        if all(abs(c - p) > 2 for p in picked):
+            picked.append(c)
+    return sorted(picked[:most])
