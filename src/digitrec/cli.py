@@ -23,6 +23,7 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "models",
     "import-keras",
     "export",
+    "predict",
 ]
 
 
