@@ -13,7 +13,7 @@ import sys
 
 from .errors import DigitrecError
 
-COMMANDS = ["train", "evaluate", "summary", "models", "predict"]
+COMMANDS = ["train", "evaluate", "summary", "models", "predict", "serve"]
 
 
 class Parser(argparse.ArgumentParser):
