@@ -51,7 +51,7 @@ async def read_pictures(request: Request, many: bool) -> list[Picture]:
             items = (await parse_json(request, BatchIn)).items
             check_count(len(items), settings.max_batch)
             return [from_json(item, f"items[{i}]") for i, item in enumerate(items)]
-        return [from_json(await parse_json(request, PictureIn), "body")]
+        return [from_json(await parse_json(request, PictureIn), "")]
     files = await read_files(request, ("files", "file") if many else ("file",), settings.max_batch)
     if not many and len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture here, not {len(files)} "
@@ -91,10 +91,12 @@ async def parse_json(request: Request, model: type[BaseModel]):  # -> instance o
 
 
 def from_json(item: PictureIn, where: str) -> Picture:
+    """`where` is "" for a single picture, "items[3]" in a batch."""
     if item.image is not None:
-        return Picture(f"{where}.image", raw=decode_base64(item.image, f"{where}.image"))
+        name = f"{where}.image" if where else "image"
+        return Picture(name, raw=decode_base64(item.image, name))
     pixels = (np.asarray(item.pixels, dtype=np.float64) + 0.5).astype(np.uint8)  # 0..255 checked by the schema
-    return Picture(f"{where}.pixels", pixels=pixels, preprocess=item.preprocess)
+    return Picture(f"{where}.pixels" if where else "pixels", pixels=pixels, preprocess=item.preprocess)
 
 
 async def read_files(request: Request, fields: tuple[str, ...], max_files: int) -> list[Picture]:

@@ -41,8 +41,13 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": code, "detail": message}
 
 
+# A refused body up to DRAIN × the cap is read and thrown away before the 413 is sent, so
+# the client (still sending) reads the answer; beyond that the connection is just closed.
+DRAIN = 8
+
+
 class TooLarge(Exception):
-    """Raised from inside `receive` once a chunked body passes the cap."""
+    """Raised from inside `receive` once a chunked body passes the cap; args[0]: more body follows."""
 
 
 class BodyLimit:
@@ -56,6 +61,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            if length.isdigit() and int(length) <= DRAIN * self.max_bytes:
+                await drain(receive, DRAIN * self.max_bytes)
             return await self._refuse(send)
         received = 0
 
@@ -64,7 +71,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise TooLarge
+                raise TooLarge(message.get("more_body", False))
             return message
 
         started = False
@@ -76,8 +83,10 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, watched)
-        except TooLarge:
+        except TooLarge as exc:
             if not started:
+                if exc.args[0]:  # more body to come
+                    await drain(receive, DRAIN * self.max_bytes)
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
@@ -87,6 +96,16 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def drain(receive: Any, budget: int) -> None:
+    """Read and discard the rest of a refused body (up to `budget` bytes): a client still sending
+    when the server answers and closes sees a connection reset instead of the 413."""
+    while budget > 0:
+        message = await receive()
+        budget -= len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def check_picture(raw: bytes, name: str, max_pixels: int) -> None:
