@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 SIDE = 28
 # One pixel: a JSON number from 0 (background) to 255 (ink), as in MNIST; strings and booleans are refused.
@@ -13,14 +14,21 @@ Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
 IMAGE_DOC = "a PNG or JPEG (or GIF, BMP, WebP, TIFF) picture, base64-encoded; a data: URL is fine too"
 
 
+def no_default(schema: dict[str, Any]) -> None:
+    """Drop `"default": null` from a field documented without null (absent means "not given")."""
+    schema.pop("default", None)
+
+
 class PictureIn(BaseModel):
     """One picture: `pixels` (28 rows of 28 numbers, 0 = background, 255 = ink) or `image` (base64)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"oneOf": [{"required": ["pixels"]}, {"required": ["image"]}]})
 
-    pixels: Annotated[list[Row], Field(min_length=SIDE, max_length=SIDE)] | None = Field(
-        None, description="28 rows of 28 numbers 0..255; either polarity, any position (they are centred)")
-    image: str | None = Field(None, description=IMAGE_DOC)
+    pixels: Annotated[list[Row], Field(min_length=SIDE, max_length=SIDE)] | SkipJsonSchema[None] = Field(
+        None, description="28 rows of 28 numbers 0..255; either polarity, any position (they are centred)",
+        json_schema_extra=no_default)
+    image: str | SkipJsonSchema[None] = Field(None, description=IMAGE_DOC, json_schema_extra=no_default)
     preprocess: bool = Field(True, description="false: `pixels` are already MNIST-style (ink bright, centred, "
                                                "as in MNIST or Kaggle's CSV) and go to the model as they are")
 
