@@ -263,8 +263,8 @@ def test_page_and_offline_docs(client):
     assert "PictureIn" in schema["components"]["schemas"]
 
 
-def test_serve_command(tmp_path):
-    """`digitrec serve` starts uvicorn on the given port; a bad --model is one line and exit 2."""
+def test_serve_command():
+    """`digitrec serve` starts uvicorn on the given port and serves the model it was given."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port), "--threads", "1",
                              "--model", str(shipped_model()), "--log-level", "warning"],
@@ -276,7 +276,18 @@ def test_serve_command(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out
-    bad = subprocess.run([sys.executable, "-m", "digitrec", "serve", "--model", str(tmp_path / "none.safetensors")],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and bad.stderr.strip().endswith("model file not found")
-    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "missing.safetensors"], "missing.safetensors: model file not found"),
+    (["--backend", "nope"], "--backend: unknown backend 'nope'"),
+    (["--threads", "0"], "--threads: Input should be greater than or equal to 1"),
+    (["--threshold", "2"], "--threshold: Input should be less than or equal to 1"),
+    (["--port", "70000"], "--port: must be 0..65535"),
+])
+def test_serve_command_errors_are_one_line(capsys, argv, message):
+    from digitrec.cli import main
+
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"digitrec: error: {message}") and err.count("\n") == 1

@@ -37,7 +37,7 @@ class InvalidBody(Exception):
 
 @dataclass(frozen=True)
 class Picture:
-    name: str  # names the picture in error messages: "file 'x.png'", "items[3].image"
+    name: str  # in answers and error messages: "x.png", "image", "items[3].image", "files[3] x.png"
     raw: bytes | None = None  # an encoded picture (PNG, JPEG, ...)
     pixels: np.ndarray | None = None  # (28, 28) uint8
     preprocess: bool = True
@@ -65,7 +65,7 @@ async def read_number_picture(request: Request) -> Picture:
     if media_type(request) == "application/json":
         body = await parse_json(request, NumberIn)
         return Picture("image", raw=decode_base64(body.image, "image"))
-    files = await read_files(request, ("file",), 1)
+    files = await read_files(request, ("file",), request.app.state.settings.max_batch)
     if len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture, not {len(files)}")
     return files[0]
@@ -100,26 +100,26 @@ def from_json(item: PictureIn, where: str) -> Picture:
 
 
 async def read_files(request: Request, fields: tuple[str, ...], max_files: int) -> list[Picture]:
-    """Uploaded files under the given form field names, in the order sent."""
+    """Uploaded files under the given form field names, in the order sent (their spooled copies are
+    closed on the way out)."""
     try:
-        form = await request.form(max_files=max_files, max_fields=max_files + 16)
-    except HTTPException as exc:  # Starlette's multipart parser: broken body, too many parts
-        too_many = "Too many" in str(exc.detail)
+        async with request.form(max_files=max_files, max_fields=max_files + 16) as form:
+            pictures = [await upload(key, value, len(fields) > 1, n)
+                        for n, (key, value) in enumerate((k, v) for k, v in form.multi_items() if k in fields)]
+    except HTTPException as exc:  # Starlette's multipart parser: a broken body, too many parts
+        too_many = "Too many files" in str(exc.detail)
         raise ApiError(413 if too_many else 400, "too_many_pictures" if too_many else "bad_multipart",
                        f"multipart body: {exc.detail}") from None
-    pictures: list[Picture] = []
-    for key, value in form.multi_items():
-        if key not in fields:
-            continue
-        if not isinstance(value, UploadFile):
-            raise ApiError(422, "invalid_request", f"{key}: must be an uploaded file (a part with a filename)")
-        name = value.filename or key
-        if len(fields) > 1:  # a batch: say which one, as files[3] photo.png
-            name = f"files[{len(pictures)}] {value.filename or ''}".strip()
-        pictures.append(Picture(name, raw=await value.read()))
     if not pictures:
         raise ApiError(422, "invalid_request", f"{fields[0]}: missing; {MEDIA_HINT}")
     return pictures
+
+
+async def upload(key: str, value: UploadFile | str, batch: bool, n: int) -> Picture:
+    if not isinstance(value, UploadFile):
+        raise ApiError(422, "invalid_request", f"{key}: must be an uploaded file (a part with a filename)")
+    name = f"files[{n}] {value.filename or ''}".strip() if batch else value.filename or key  # files[3] photo.png
+    return Picture(name, raw=await value.read())
 
 
 def check_count(count: int, max_batch: int) -> None:

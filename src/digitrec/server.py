@@ -8,7 +8,6 @@ under uvicorn; the tests do the same on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from importlib import resources
@@ -25,17 +24,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .imageio import MAX_PIXELS
-from .recognizer import DEFAULT_THRESHOLD, Recognizer
 from .pictures import InvalidBody
+from .recognizer import DEFAULT_THRESHOLD, Recognizer
 from .uploads import ApiError, BodyLimit, error_body
 
 STATIC = Path(str(resources.files("digitrec") / "static"))
 
 
-def default_threads() -> int:
-    """Torch intra-op threads per inference: a few, not one per core, because several requests
-    run at once (each in its own worker thread) and would otherwise oversubscribe the CPU."""
-    return max(1, min(4, os.cpu_count() or 1))
+# Torch intra-op threads per inference. One: the server's parallelism comes from running
+# requests at once in worker threads, and 2 threads per request were no faster than 1 in
+# bench/serve_load.py (docs/serve.md). Try --threads N for few, large batches on many cores.
+DEFAULT_THREADS = 1
 
 
 class Settings(BaseModel):
@@ -52,7 +51,7 @@ class Settings(BaseModel):
     # the picture reader refuses more than MAX_PIXELS anyway, so this can only lower it.
     max_pixels: int = Field(16_000_000, ge=1, le=MAX_PIXELS)
     max_batch: int = Field(256, ge=1)  # pictures per /v1/predict/batch request
-    threads: int = Field(default_factory=default_threads, ge=1)
+    threads: int = Field(DEFAULT_THREADS, ge=1)
 
 
 @asynccontextmanager

@@ -7,6 +7,9 @@ from pathlib import Path
 from ..errors import DigitrecError
 
 
+OPTION_OF = {"model_file": "model", "max_upload_bytes": "max-upload-mb"}  # Settings field → option
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the recogniser over HTTP, with a page to draw digits on")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -14,10 +17,11 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None, help="model file (default: the model shipped with digitrec)")
     p.add_argument("--backend", default="torch", help="inference backend: torch (default) or onnx")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per inference (default min(4, cores))")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per inference (default 1)")
     p.add_argument("--threshold", type=float, default=None, help="answers below this probability are unsure (0.6)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body, MB (default 10)")
     p.add_argument("--max-pixels", type=int, default=None, help="largest picture, pixels (default 16,000,000)")
+    p.add_argument("--max-batch", type=int, default=None, help="most pictures per batch request (default 256)")
     p.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     p.set_defaults(run=run)
 
@@ -30,13 +34,14 @@ def settings_from(args):
 
     given = {"model_file": Path(args.model) if args.model else None, "backend": args.backend, "device": args.device,
              "threshold": args.threshold, "threads": args.threads, "max_pixels": args.max_pixels,
-             "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024)}
+             "max_batch": args.max_batch, "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024)}
     try:
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        option = {"model_file": "model", "max_upload_bytes": "max-upload-mb"}.get(str(first["loc"][0]), str(first["loc"][0]))
-        raise DigitrecError(f"--{option.replace('_', '-')}: {first['msg']}") from None
+        field = str(first["loc"][0])
+        option = OPTION_OF.get(field, field.replace("_", "-"))
+        raise DigitrecError(f"--{option}: {first['msg']}") from None
 
 
 def run(args) -> int:
