@@ -49,6 +49,22 @@ def browser():
         chromium.close()
 
 
+def offline_page(browser, url: str, **options):
+    """A new page on which every request outside `url` is refused and recorded in `page.outside`."""
+    page = browser.new_page(**options)
+    page.outside = []
+
+    def route(r):
+        if r.request.url.startswith(url):
+            r.continue_()
+        else:
+            page.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page
+
+
 def draw(page, strokes) -> None:
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
@@ -58,6 +74,20 @@ def draw(page, strokes) -> None:
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=2)
         page.mouse.up()
+
+
+def draw_with_finger(page, strokes) -> None:
+    """Touch strokes through the DevTools protocol (Playwright's Python API only taps): the page
+    sees pointer events with pointerType "touch", as from a finger on a phone."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+        for p in points[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
 
 
 def expect_answer(page, digit: str) -> None:
@@ -92,7 +122,7 @@ def ink_pixels(page) -> int:
 
 
 def test_draw_digits_clear_and_undo(browser, url):
-    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 760})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url)
@@ -121,21 +151,39 @@ def test_draw_digits_clear_and_undo(browser, url):
     expect_answer(page, "0")
     screenshot(page, "page-desktop.png")
     assert not errors, errors
+    assert not page.outside, page.outside  # no CDN, no fonts, nothing outside the server
     page.close()
 
 
 def test_phone_sized_screen(browser, url):
-    """390×844 (a phone): one column, the pad fits the width, and drawing works there too."""
-    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                            has_touch=True)
+    """390×844 (a phone): one column, the pad fits the width, and a finger draws (without scrolling)."""
+    page = offline_page(browser, url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                        is_mobile=True, has_touch=True)
     page.goto(url)
     expect_blank(page)
     pad = page.locator("#pad").bounding_box()
     assert pad["width"] <= 390 and pad["x"] >= 0 and pad["x"] + pad["width"] <= 390
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
     assert page.locator("#pad").evaluate("c => getComputedStyle(c).touchAction") == "none"
-    draw(page, ONE)
+    page.evaluate("window.kinds = []; document.getElementById('pad').addEventListener('pointerdown',"
+                  " e => window.kinds.push(e.pointerType))")
+    draw_with_finger(page, SEVEN)
+    expect_answer(page, "7")
+    assert page.evaluate("window.kinds") == ["touch"] and page.evaluate("window.scrollY") == 0
+    page.click("#clear")
+    draw_with_finger(page, ONE)
     expect_answer(page, "1")
     assert not page.locator("#hint").is_visible()
     screenshot(page, "page-phone.png")
+    page.close()
+
+
+def test_api_docs_work_offline(browser, url):
+    """/docs renders Swagger UI from files the server itself serves (fastapi-offline), no CDN."""
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 900})
+    page.goto(f"{url}/docs")
+    page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/predict/batch").wait_for(timeout=15_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 5
+    assert not page.outside, page.outside
+    screenshot(page, "docs.png")
     page.close()
