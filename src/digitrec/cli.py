@@ -24,6 +24,7 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "import-keras",
     "export",
     "predict",
+    "serve",
 ]
 
 

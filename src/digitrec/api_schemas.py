@@ -1,0 +1,122 @@
+"""The shapes of the HTTP API's JSON: request bodies and answers (pydantic, so /openapi.json shows them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+SIDE = 28
+# One pixel: a JSON number from 0 (background) to 255 (ink), as in MNIST; strings and booleans are refused.
+Pixel = Annotated[float, Field(ge=0, le=255, strict=True)]
+Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
+IMAGE_DOC = "a PNG or JPEG (or GIF, BMP, WebP, TIFF) picture, base64-encoded; a data: URL is fine too"
+
+
+def no_default(schema: dict[str, Any]) -> None:
+    """Drop `"default": null` from a field documented without null (absent means "not given")."""
+    schema.pop("default", None)
+
+
+class PictureIn(BaseModel):
+    """One picture: `pixels` (28 rows of 28 numbers, 0 = background, 255 = ink) or `image` (base64)."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"oneOf": [{"required": ["pixels"]}, {"required": ["image"]}]})
+
+    pixels: Annotated[list[Row], Field(min_length=SIDE, max_length=SIDE)] | SkipJsonSchema[None] = Field(
+        None, description="28 rows of 28 numbers 0..255; either polarity, any position (they are centred)",
+        json_schema_extra=no_default)
+    image: str | SkipJsonSchema[None] = Field(None, description=IMAGE_DOC, json_schema_extra=no_default)
+    preprocess: bool = Field(True, description="false: `pixels` are already MNIST-style (ink bright, centred, "
+                                               "as in MNIST or Kaggle's CSV) and go to the model as they are")
+
+    @model_validator(mode="after")
+    def one_source(self) -> "PictureIn":
+        if (self.pixels is None) == (self.image is None):
+            raise ValueError("give exactly one of `pixels` or `image`")
+        if not self.preprocess and self.pixels is None:
+            raise ValueError("`preprocess: false` applies to `pixels` only")
+        return self
+
+
+class BatchIn(BaseModel):
+    """Many pictures, answered in order, in one model call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[PictureIn] = Field(min_length=1, description="the pictures (at most the server's max_batch)")
+
+
+class NumberIn(BaseModel):
+    """A picture of a number written on one line, such as 2026."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(description=IMAGE_DOC)
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="the architecture, e.g. conv2-fc64")
+    version: str = Field(description="the first 12 hex digits of the weights' SHA-256")
+
+
+class Scored(BaseModel):
+    digit: int
+    probability: float
+
+
+class PredictionOut(BaseModel):
+    source: str = ""
+    digit: int | None = Field(description="null when the picture is blank: nothing is guessed")
+    probability: float = Field(description="of `digit`; 0 when blank")
+    unsure: bool = Field(description="probability below the server's threshold")
+    blank: bool = Field(description="no ink found")
+    top3: list[Scored]
+    probabilities: list[float] = Field(description="ten probabilities, digit 0 first; zeros when blank")
+    input_png: str | None = Field(None, description="with ?include_input=true: the 28x28 picture the model saw, "
+                                                    "base64 PNG")
+
+
+class PredictOut(PredictionOut):
+    model: ModelRef
+
+
+class BatchOut(BaseModel):
+    model: ModelRef
+    predictions: list[PredictionOut]
+
+
+class NumberOut(BaseModel):
+    source: str = ""
+    number: str = Field(description="the digits left to right; empty when the picture is blank")
+    probability: float = Field(description="product of the digits' probabilities")
+    unsure: bool
+    blank: bool
+    digits: list[PredictionOut]
+    model: ModelRef
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    backend: str
+    threshold: float
+    parameters: int | None = None
+    test_accuracy: float | None = None
+    metadata: dict[str, Any] = Field(description="everything the model file records about how it was made")
+
+
+class Health(BaseModel):
+    status: str
+    model: ModelRef
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="a short code, e.g. not_an_image, upload_too_large, invalid_request")
+    detail: str = Field(description="one line naming the field or file and what is wrong")
+    errors: list[dict[str, Any]] | None = None
+
+
+BODY_MODELS = (PictureIn, BatchIn, NumberIn)  # documented by hand: the routes parse their bodies themselves

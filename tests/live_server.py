@@ -1,0 +1,58 @@
+"""A real uvicorn server on 127.0.0.1, in a thread, for the API, page and fuzz tests (and the bench)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import httpx
+import pytest
+
+
+def shipped_model():
+    """The model shipped in the package; the serving tests need a good model, not a 30 s toy."""
+    from digitrec.recognizer import default_model_path
+
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (the default model comes with the predict branch)")
+    return path
+
+
+@contextmanager
+def live_server(settings) -> Iterator[str]:
+    """Serve `create_app(settings)` on a free port of 127.0.0.1; yields the base URL once /healthz answers."""
+    import uvicorn
+
+    from digitrec.server import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # the OS picks a free port; uvicorn serves on this very socket, no race
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_healthy(url, thread)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def wait_healthy(url: str, thread: threading.Thread | None = None, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if thread is not None and not thread.is_alive():
+            raise RuntimeError("the server stopped during start-up")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/healthz did not answer within {timeout:.0f} s")

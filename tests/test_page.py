@@ -1,0 +1,189 @@
+"""The drawing page in a real browser (Debian's chromium driven by Playwright) against a live server.
+
+Strokes are drawn with the mouse; the test checks the answer shown, the blank state,
+Undo and Clear, and saves screenshots under test-artifacts/ (desktop and phone size).
+Needs /usr/bin/chromium (`.ci/install-browser` installs it); never `playwright install`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from live_server import live_server, shipped_model
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent "
+                                "(run .ci/install-browser: apt-get install chromium)")
+
+# Strokes as points in 0..1 of the pad's side.
+ONE = [[(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]]
+SEVEN = [[(0.25 + 0.5 * t / 10, 0.2) for t in range(11)] + [(0.75 - 0.3 * t / 14, 0.2 + 0.65 * t / 14)
+                                                             for t in range(1, 15)]]
+ZERO = [[(0.5 + 0.22 * math.sin(2 * math.pi * t / 40), 0.5 - 0.33 * math.cos(2 * math.pi * t / 40))
+         for t in range(42)]]
+BAR = [[(0.2 + 0.6 * t / 10, 0.5) for t in range(11)]]
+
+
+@pytest.fixture(scope="module")
+def url():
+    from digitrec.server import Settings
+
+    with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def offline_page(browser, url: str, **options):
+    """A new page on which every request outside `url` is refused and recorded in `page.outside`."""
+    page = browser.new_page(**options)
+    page.outside = []
+
+    def route(r):
+        if r.request.url.startswith(url):
+            r.continue_()
+        else:
+            page.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page
+
+
+def draw(page, strokes) -> None:
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=2)
+        page.mouse.up()
+
+
+def draw_with_finger(page, strokes) -> None:
+    """Touch strokes through the DevTools protocol (Playwright's Python API only taps): the page
+    sees pointer events with pointerType "touch", as from a finger on a phone."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+        for p in points[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def expect_answer(page, digit: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#digit")).to_have_text(digit, timeout=15_000)
+    expect(page.locator("#result")).not_to_have_attribute("data-busy", "true")
+    expect(page.locator("#bars li.top .label")).to_have_text(digit)
+    assert page.locator("#seen").evaluate("img => img.complete && img.naturalWidth") == 28
+
+
+def expect_blank(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#result")).to_have_attribute("data-state", "blank")
+    expect(page.locator("#verdict")).to_have_text("Draw a digit")
+    expect(page.locator("#digit")).to_have_text("")
+    assert page.locator("#bars li.top").count() == 0
+
+
+def screenshot(page, name: str) -> None:
+    """A test artifact: test-artifacts/NAME (gitignored), after the bars' 0.15 s animation."""
+    page.wait_for_timeout(400)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def ink_pixels(page) -> int:
+    """Dark pixels on the pad's canvas."""
+    return page.locator("#pad").evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; }""")
+
+
+def test_draw_digits_clear_and_undo(browser, url):
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 760})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    expect_blank(page)
+    assert page.locator("#clear").is_disabled() and page.locator("#undo").is_disabled()
+    screenshot(page, "page-blank.png")
+
+    draw(page, ONE)
+    expect_answer(page, "1")
+    assert ink_pixels(page) > 0 and not page.locator("#hint").is_visible()
+    draw(page, BAR)  # a cross is no longer a 1 ...
+    page.locator("#digit").filter(has_not_text="1").wait_for(timeout=15_000)
+    page.click("#undo")  # ... and Undo takes the bar away again
+    expect_answer(page, "1")
+
+    page.click("#clear")
+    expect_blank(page)
+    assert ink_pixels(page) == 0 and page.locator("#clear").is_disabled()
+
+    draw(page, SEVEN)
+    expect_answer(page, "7")
+    page.keyboard.press("Escape")
+    expect_blank(page)
+
+    draw(page, ZERO)
+    expect_answer(page, "0")
+    screenshot(page, "page-desktop.png")
+    assert not errors, errors
+    assert not page.outside, page.outside  # no CDN, no fonts, nothing outside the server
+    page.close()
+
+
+def test_phone_sized_screen(browser, url):
+    """390×844 (a phone): one column, the pad fits the width, and a finger draws (without scrolling)."""
+    page = offline_page(browser, url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                        is_mobile=True, has_touch=True)
+    page.goto(url)
+    expect_blank(page)
+    pad = page.locator("#pad").bounding_box()
+    assert pad["width"] <= 390 and pad["x"] >= 0 and pad["x"] + pad["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
+    assert page.locator("#pad").evaluate("c => getComputedStyle(c).touchAction") == "none"
+    page.evaluate("window.kinds = []; document.getElementById('pad').addEventListener('pointerdown',"
+                  " e => window.kinds.push(e.pointerType))")
+    draw_with_finger(page, SEVEN)
+    expect_answer(page, "7")
+    assert page.evaluate("window.kinds") == ["touch"] and page.evaluate("window.scrollY") == 0
+    page.click("#clear")
+    draw_with_finger(page, ONE)
+    expect_answer(page, "1")
+    assert not page.locator("#hint").is_visible()
+    screenshot(page, "page-phone.png")
+    page.close()
+
+
+def test_api_docs_work_offline(browser, url):
+    """/docs renders Swagger UI from files the server itself serves (fastapi-offline), no CDN."""
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 900})
+    page.goto(f"{url}/docs")
+    page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/predict/batch").wait_for(timeout=15_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 5
+    assert not page.outside, page.outside
+    screenshot(page, "docs.png")
+    page.close()

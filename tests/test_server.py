@@ -1,0 +1,293 @@
+"""The HTTP API against a real uvicorn server on 127.0.0.1, with real MNIST test digits."""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import struct
+import subprocess
+import sys
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.synthetic import jpeg, number_picture, white_300
+from live_server import live_server, shipped_model, wait_healthy
+
+MAX_UPLOAD = 1024 * 1024  # small caps, so the limit tests send little
+MAX_BATCH = 16
+MAX_PIXELS = 4_000_000
+
+
+@pytest.fixture(scope="module")
+def url():
+    from digitrec.server import Settings
+
+    settings = Settings(model_file=shipped_model(), device="cpu", threads=1, max_upload_bytes=MAX_UPLOAD,
+                        max_batch=MAX_BATCH, max_pixels=MAX_PIXELS)
+    with live_server(settings) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    with httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+def png(picture: Image.Image | np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    (picture if isinstance(picture, Image.Image) else Image.fromarray(picture)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width×height pixels (a decompression bomb's header)."""
+    raw = bytearray(png(np.zeros((1, 1), np.uint8)))
+    ihdr = bytes(raw[12:16]) + struct.pack(">II", width, height) + bytes(raw[24:29])
+    raw[16:24] = struct.pack(">II", width, height)
+    raw[29:33] = struct.pack(">I", zlib.crc32(ihdr))
+    return bytes(raw)
+
+
+def free_port() -> int:
+    """A port that was free a moment ago, for a server in another process (which binds it itself)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def error_of(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"error", "detail"} and body["detail"]
+    return body["error"]
+
+
+# --- answers ---
+
+
+def test_healthz_and_model(client):
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and len(health["model"]["version"]) == 12
+    info = client.get("/v1/model").json()
+    assert info["name"] == health["model"]["name"] == info["metadata"]["arch"]
+    assert info["backend"] == "torch" and info["threshold"] == 0.6
+    assert 0 < info["test_accuracy"] <= 1 and info["parameters"] > 1000
+
+
+def test_predict_upload_pixels_and_base64(client, mnist_test):
+    """The same test digit sent the three ways gives its label, ten probabilities and the model's name."""
+    digit, label = mnist_test.images[0], int(mnist_test.labels[0])
+    answers = [
+        client.post("/v1/predict", files={"file": ("seven.png", png(white_300(digit, None)), "image/png")}),
+        client.post("/v1/predict", json={"pixels": digit.tolist()}),
+        client.post("/v1/predict", json={"image": b64(png(white_300(digit, None)))}),
+        client.post("/v1/predict", json={"image": "data:image/jpeg;base64," + b64(jpeg(digit, None))}),
+    ]
+    for r in answers:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["digit"] == label and not body["blank"] and not body["unsure"]
+        assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-3
+        assert body["probabilities"][label] == body["probability"] == body["top3"][0]["probability"]
+        assert body["model"]["name"] and body["input_png"] is None
+    assert answers[0].json()["source"] == "seven.png"
+
+
+def test_server_answers_as_the_recognizer_does(client, mnist_test):
+    """One inference path: the server's answer and 28×28 input equal the Python API's for the same bytes."""
+    from digitrec import Recognizer
+
+    raw = png(white_300(mnist_test.images[8], None))
+    body = client.post("/v1/predict?include_input=true", files={"file": ("x.png", raw)}).json()
+    local = Recognizer.load(shipped_model(), device="cpu").predict(raw)
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_png"]))))
+    assert seen.shape == (28, 28) and np.array_equal(seen, local.input)
+    assert body["digit"] == local.digit
+    assert np.allclose(body["probabilities"], local.probabilities, atol=1e-5)
+
+
+def test_batch_of_real_digits_is_accurate(client, mnist_test):
+    items = [{"pixels": mnist_test.images[i].tolist()} for i in range(MAX_BATCH)]
+    body = client.post("/v1/predict/batch", json={"items": items}).json()
+    digits = [p["digit"] for p in body["predictions"]]
+    assert (np.array(digits) == mnist_test.labels[:MAX_BATCH]).mean() >= 15 / 16
+    files = [("files", (f"{i}.png", png(white_300(mnist_test.images[i], None)), "image/png")) for i in range(4)]
+    body = client.post("/v1/predict/batch?include_input=true", files=files).json()
+    assert [p["digit"] for p in body["predictions"]] == mnist_test.labels[:4].tolist()
+    assert [p["source"] for p in body["predictions"]] == [f"files[{i}] {i}.png" for i in range(4)]
+    assert all(p["input_png"] for p in body["predictions"])
+
+
+def test_raw_pixels_skip_preprocessing(client, mnist_test):
+    """`preprocess: false` sends MNIST-style pixels (Kaggle rows) straight to the model."""
+    hits = [client.post("/v1/predict", json={"pixels": mnist_test.images[i].tolist(), "preprocess": False}).json()
+            ["digit"] == mnist_test.labels[i] for i in range(10)]
+    assert sum(hits) >= 9
+    blank = client.post("/v1/predict", json={"pixels": [[0] * 28] * 28, "preprocess": False}).json()
+    assert blank["blank"] and blank["digit"] is None
+
+
+def test_blank_picture_is_not_guessed(client):
+    white = png(Image.new("L", (200, 200), 255))
+    body = client.post("/v1/predict", files={"file": ("white.png", white)}).json()
+    assert body["blank"] and body["digit"] is None and body["top3"] == [] and not any(body["probabilities"])
+
+
+def test_number(client, mnist_test):
+    labels = mnist_test.labels
+    picks = [int(np.flatnonzero(labels == d)[k]) for k, d in enumerate([2, 0, 2, 6])]
+    raw = png(number_picture([mnist_test.images[i] for i in picks], [6, 3, 8]))
+    for r in (client.post("/v1/number?include_input=true", files={"file": ("year.png", raw)}),
+              client.post("/v1/number", json={"image": b64(raw)})):
+        body = r.json()
+        assert r.status_code == 200 and body["number"] == "2026" and len(body["digits"]) == 4
+        assert 0 < body["probability"] <= min(d["probability"] for d in body["digits"])
+    assert body["digits"][0]["input_png"] is None
+    blank = client.post("/v1/number", files={"file": ("w.png", png(Image.new("L", (200, 60), 255)))}).json()
+    assert blank["blank"] and blank["number"] == ""
+
+
+# --- refusals: every one is JSON {"error", "detail"}, never a 500 ---
+
+
+def test_body_over_the_cap_is_413(client):
+    big = b"\0" * (MAX_UPLOAD + 1)
+    assert error_of(client.post("/v1/predict", files={"file": ("big.png", big)}), 413) == "upload_too_large"
+
+    def chunks():  # no Content-Length: the cap is enforced while reading
+        for _ in range(MAX_UPLOAD // 65536 + 2):
+            yield b"\0" * 65536
+
+    r = client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert error_of(r, 413) == "upload_too_large"
+
+
+def test_decompression_bombs_are_refused_before_decoding(client):
+    for width, height in ((2100, 2000), (100_000, 100_000)):  # over the cap; over Pillow's own bomb limit
+        r = client.post("/v1/predict", files={"file": ("bomb.png", png_claiming(width, height))})
+        assert error_of(r, 413) == "image_too_large"
+    r = client.post("/v1/number", json={"image": b64(png_claiming(50_000, 50_000))})
+    assert error_of(r, 413) == "image_too_large"
+
+
+def test_non_images_and_broken_images(client, mnist_test):
+    raw = png(white_300(mnist_test.images[0], None))
+    cases = [
+        (("notes.png", b"this is text, not a picture", "image/png"), 415, "not_an_image"),
+        (("doc.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj", "application/pdf"), 415, "not_an_image"),
+        (("cut.png", raw[:200], "image/png"), 400, "bad_image"),
+        (("empty.png", b"", "image/png"), 400, "empty_image"),
+    ]
+    for file, status, code in cases:
+        assert error_of(client.post("/v1/predict", files={"file": file}), status) == code, file[0]
+    # judged by the bytes, not the MIME type sent: a real PNG labelled as text is fine
+    assert client.post("/v1/predict", files={"file": ("x.txt", raw, "text/plain")}).status_code == 200
+    r = client.post("/v1/predict", json={"image": b64(jpeg(mnist_test.images[0], None)[:300])})
+    assert error_of(r, 400) == "bad_image" and r.json()["detail"].startswith("image: truncated")
+
+
+@pytest.mark.parametrize("body", [
+    {"pixels": [[0] * 28] * 27},  # 27 rows
+    {"pixels": [[0] * 27] * 28},  # 27 columns
+    {"pixels": [[[0, 0, 0]] * 28] * 28},  # colour
+    {"pixels": [["0"] * 28] * 28},  # strings
+    {"pixels": [[True] * 28] * 28},  # booleans
+    {"pixels": [[300] * 28] * 28},  # out of range
+    {"pixels": [[-1] * 28] * 28},
+    {"pixels": "abc"},
+    {"image": 42},
+    {"image": "!!! not base64 !!!"},
+    {"image": "aGk=", "pixels": [[0] * 28] * 28},  # both
+    {},  # neither
+    {"image": "aGk=", "colour": "red"},  # unknown field
+    {"image": "aGk=", "preprocess": False},
+    [1, 2, 3],
+])
+def test_wrong_json_shapes_and_types_are_422(client, body):
+    r = client.post("/v1/predict", json=body)
+    assert error_of(r, 422) in ("invalid_request", "invalid_base64")
+
+
+def test_wrong_requests(client, mnist_test):
+    raw = png(mnist_test.images[0])
+    r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert error_of(r, 400) == "invalid_json"
+    r = client.post("/v1/predict", content=raw, headers={"content-type": "image/png"})
+    assert error_of(r, 415) == "unsupported_media_type"
+    assert error_of(client.post("/v1/predict", files={"picture": ("a.png", raw)}), 422) == "invalid_request"
+    assert error_of(client.post("/v1/predict", data={"file": "text, not a file"}, files={"x": ("a", b"")}),
+                    422) == "invalid_request"
+    two = [("file", ("a.png", raw)), ("file", ("b.png", raw))]
+    assert error_of(client.post("/v1/predict", files=two), 422) == "invalid_request"
+    assert error_of(client.post("/v1/predict?include_input=maybe", json={"image": b64(raw)}), 422) == "invalid_request"
+    assert error_of(client.get("/v1/predict"), 405) == "method_not_allowed"
+    assert error_of(client.get("/v1/nothing"), 404) == "not_found"
+
+
+def test_batch_limits(client, mnist_test):
+    item = {"pixels": mnist_test.images[0].tolist()}
+    assert error_of(client.post("/v1/predict/batch", json={"items": []}), 422) == "invalid_request"
+    r = client.post("/v1/predict/batch", json={"items": [item] * (MAX_BATCH + 1)})
+    assert error_of(r, 413) == "too_many_pictures"
+    files = [("files", (f"{i}.png", png(mnist_test.images[i]))) for i in range(MAX_BATCH + 1)]
+    assert error_of(client.post("/v1/predict/batch", files=files), 413) == "too_many_pictures"
+    r = client.post("/v1/predict/batch", json={"items": [item, {"image": b64(b"no picture")}]})
+    assert error_of(r, 415) == "not_an_image" and "items[1]" in r.json()["detail"]
+
+
+# --- the page, the docs, the command ---
+
+
+def test_page_and_offline_docs(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert client.get(asset).status_code == 200, asset
+    assert "http" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
+    docs = client.get("/docs").text
+    assert "cdn" not in docs.lower()
+    for url in ("/static-offline-docs/swagger-ui-bundle.js", "/static-offline-docs/swagger-ui.css"):
+        assert url in docs and client.get(url).status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) >= {"/v1/predict", "/v1/predict/batch", "/v1/number", "/v1/model", "/healthz"}
+    assert "PictureIn" in schema["components"]["schemas"]
+
+
+def test_serve_command():
+    """`digitrec serve` starts uvicorn on the given port and serves the model it was given."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port), "--threads", "1",
+                             "--model", str(shipped_model()), "--log-level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["backend"] == "torch"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "missing.safetensors"], "missing.safetensors: model file not found"),
+    (["--backend", "nope"], "--backend: unknown backend 'nope'"),
+    (["--threads", "0"], "--threads: Input should be greater than or equal to 1"),
+    (["--threshold", "2"], "--threshold: Input should be less than or equal to 1"),
+    (["--port", "70000"], "--port: must be 0..65535"),
+])
+def test_serve_command_errors_are_one_line(capsys, argv, message):
+    from digitrec.cli import main
+
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"digitrec: error: {message}") and err.count("\n") == 1
