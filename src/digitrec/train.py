@@ -63,6 +63,7 @@ class TrainConfig:
     test_data: str | None = None
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+    command: str | None = None  # the command line that started the run, kept in the model file
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -311,6 +312,7 @@ def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict,
     """What a model file records about how it was made."""
     total = sum(h.seconds for h in history)
     return {
+        "command": cfg.command,
         "training": {**asdict(cfg), "epochs_done": len(history), "train_seconds": round(total, 3)},
         "data": data_info,
         "metrics": {"val_accuracy": history[-1].val_accuracy if history else None,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .. import distributed
@@ -80,6 +81,7 @@ def _train(args, dist: distributed.Dist):
     if args.resume:
         return resume_run(args.resume, epochs=args.epochs, progress=progress, dist=dist)
     cfg = config_from_args(args)
+    cfg.command = "digitrec " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     out = Path(args.out or f"runs/{cfg.model}")
     if (out / CHECKPOINT).exists() and not args.overwrite:
         raise DigitrecError(f"{out}: already holds a run; use --resume {out} to continue it or --overwrite")
