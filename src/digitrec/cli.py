@@ -22,6 +22,7 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "summary",
     "models",
     "import-keras",
+    "predict",
 ]
 
 

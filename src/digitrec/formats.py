@@ -24,6 +24,11 @@ _IDX_UBYTE = 0x08
 
 def read_bytes(path: Path) -> bytes:
     """Read a file, transparently un-gzipping it when it starts with the gzip magic."""
+    return gunzip_if_needed(read_file(path), path)
+
+
+def read_file(path: Path) -> bytes:
+    """Read a whole file; a missing, folder or unreadable path is a one-line DigitrecError."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -32,7 +37,7 @@ def read_bytes(path: Path) -> bytes:
         raise DigitrecError(f"{path}: is a folder, expected a file") from None
     except OSError as exc:
         raise DigitrecError(f"{path}: cannot read ({exc.strerror})") from None
-    return gunzip_if_needed(raw, path)
+    return raw
 
 
 def gunzip_if_needed(raw: bytes, source: object) -> bytes:

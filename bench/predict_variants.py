@@ -1,0 +1,168 @@
+"""How well a model recognises MNIST test digits drawn the way people draw them.
+
+For every picture variant in `digitrec.synthetic.VARIANTS` (black on white 300×300,
+1200×1200, off-centre, thin strokes, RGB, RGBA, JPEG, uneven light, ...) each of
+the 10,000 test digits is turned into such a picture, preprocessed exactly as
+`digitrec predict` does, and classified; the table compares each accuracy with
+the model's plain MNIST accuracy (goal: within 1 point). Then multi-digit numbers
+(2-6 test digits side by side, gaps from touching to wide) are read with
+`Recognizer.read_number`: number-level and digit-level accuracy.
+
+    python bench/predict_variants.py [--model FILE] [--limit N] [--numbers N] [--workers K]
+
+Preprocessing is CPU-bound Python and NumPy, so pictures are made and
+preprocessed in worker processes; the model runs once per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from digitrec.data import load_mnist
+from digitrec.preprocess import preprocess
+from digitrec.recognizer import Recognizer
+from digitrec.segment import segment_options
+from digitrec.synthetic import VARIANTS, number_picture
+
+IMAGES: np.ndarray | None = None  # the test digits, shared with forked workers
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="model file (default: the one shipped with digitrec)")
+    p.add_argument("--limit", type=int, default=10_000, help="test digits per variant (default all 10,000)")
+    p.add_argument("--numbers", type=int, default=2000, help="multi-digit numbers to read (default 2000)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of variants")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    return p.parse_args()
+
+
+# --- worker side: make pictures and preprocess them ---
+
+
+def _variant_chunk(job: tuple[str, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(inputs (n, 28, 28) uint8, blank (n,), thickened (n,), seconds spent in preprocess)."""
+    name, index, seed = job
+    rng = np.random.default_rng(seed)
+    inputs, blank, thick, spent = [], [], [], 0.0
+    for i in index:
+        picture = VARIANTS[name](IMAGES[i], rng)
+        start = time.perf_counter()
+        out = preprocess(picture)
+        spent += time.perf_counter() - start
+        inputs.append(out.image)
+        blank.append(out.blank)
+        thick.append(out.thickened)
+    return np.stack(inputs), np.array(blank), np.array(thick), spent
+
+
+def _number_chunk(job: tuple[list[list[int]], list[list[int]]]) -> list:
+    """Each number's candidate readings (segment_options), in order."""
+    numbers, gaps = job
+    return [segment_options(number_picture([IMAGES[i] for i in idx], g)) for idx, g in zip(numbers, gaps)]
+
+
+# --- main side ---
+
+
+def chunks(index: np.ndarray, workers: int) -> list[np.ndarray]:
+    return np.array_split(index, max(1, min(len(index), workers * 8)))
+
+
+def run_variant(pool, name: str, index: np.ndarray, seed: int, workers: int):
+    jobs = [(name, part, seed * 1000 + k) for k, part in enumerate(chunks(index, workers))]
+    parts = list(pool.map(_variant_chunk, jobs))
+    inputs = np.concatenate([p[0] for p in parts])
+    return inputs, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]), sum(p[3] for p in parts)
+
+
+def bench_variants(pool, recognizer: Recognizer, labels: np.ndarray, args) -> None:
+    index = np.arange(min(args.limit, len(labels)))
+    plain = float((recognizer.probabilities(IMAGES[index]).argmax(1) == labels[index]).mean())
+    print(f"\n{'variant':<14} {'digits':>6} {'accuracy':>9} {'vs plain':>9} {'blank':>6} {'thickened':>9} {'ms/pic':>7}")
+    print(f"{'plain MNIST':<14} {len(index):>6} {plain:>9.4f} {'':>9} {'':>6} {'':>9} {'':>7}")
+    for k, name in enumerate(args.variants.split(",")):
+        inputs, blank, thick, spent = run_variant(pool, name, index, args.seed + k, args.workers)
+        predicted = recognizer.probabilities(inputs).argmax(1)
+        accuracy = float(((predicted == labels[index]) & ~blank).mean())
+        print(f"{name:<14} {len(index):>6} {accuracy:>9.4f} {100 * (accuracy - plain):>+8.2f}p "
+              f"{int(blank.sum()):>6} {int(thick.sum()):>9} {1000 * spent / len(index):>7.1f}", flush=True)
+
+
+def make_numbers(n: int, count: int, seed: int) -> tuple[list[list[int]], list[list[int]]]:
+    """`n` random numbers of 2-6 test digits; gaps (28-pixel scale) from -1 (overlapping) to 8."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 7, n)
+    numbers = [list(rng.integers(0, count, size)) for size in lengths]
+    gaps = [list(rng.integers(-1, 9, size - 1)) for size in lengths]
+    return numbers, gaps
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def bench_numbers(pool, recognizer: Recognizer, labels: np.ndarray, args) -> None:
+    numbers, gaps = make_numbers(args.numbers, min(args.limit, len(labels)), args.seed)
+    jobs = [(numbers[k::args.workers * 4], gaps[k::args.workers * 4]) for k in range(args.workers * 4)]
+    order = [i for k in range(args.workers * 4) for i in range(len(numbers))[k::args.workers * 4]]
+    start = time.perf_counter()
+    parts = [p for chunk in pool.map(_number_chunk, jobs) for p in chunk]
+    seconds = time.perf_counter() - start
+    texts = {}
+    for i, options in zip(order, parts):
+        texts[i] = recognizer.read_options(options, "").text
+    rows = []
+    for i, idx in enumerate(numbers):
+        truth = "".join(str(labels[j]) for j in idx)
+        rows.append((len(idx), min(gaps[i]) <= 0, texts[i] == truth, len(texts[i]) == len(truth),
+                     max(0, len(truth) - edit_distance(texts[i], truth)) / len(truth)))
+    print_numbers(np.array(rows, dtype=float), seconds / max(1, len(numbers)))
+
+
+def print_numbers(rows: np.ndarray, seconds: float) -> None:
+    """rows: (length, touching, exact, count right, digit accuracy) per number."""
+    print(f"\n{'numbers':<22} {'count':>6} {'number acc':>10} {'digit acc':>10} {'count right':>11}")
+    groups = [("all", rows[:, 0] > 0), ("gaps all > 0", rows[:, 1] == 0), ("some touching/overlap", rows[:, 1] == 1)]
+    groups += [(f"{n} digits", rows[:, 0] == n) for n in range(2, 7)]
+    for name, sel in groups:
+        if sel.any():
+            r = rows[sel]
+            print(f"{name:<22} {len(r):>6} {r[:, 2].mean():>10.4f} {r[:, 4].mean():>10.4f} {r[:, 3].mean():>11.4f}")
+    print(f"(segmenting and preprocessing: {1000 * seconds:.1f} ms per number, wall, all workers)")
+
+
+def main() -> int:
+    global IMAGES
+    args = parse_args()
+    test = load_mnist("test", args.data_dir)
+    IMAGES = test.images
+    import torch
+
+    torch.set_num_threads(max(1, min(4, args.workers)))
+    recognizer = Recognizer.load(args.model, device="cpu")
+    meta = recognizer.metadata
+    print(f"model: {args.model or 'default (shipped)'}  arch {meta.get('arch')}  "
+          f"recorded test accuracy {meta.get('metrics', {}).get('test_accuracy')}  workers {args.workers}")
+    with ProcessPoolExecutor(args.workers) as pool:
+        bench_variants(pool, recognizer, test.labels, args)
+        if args.numbers:
+            bench_numbers(pool, recognizer, test.labels, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
