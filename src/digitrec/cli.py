@@ -17,14 +17,14 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "train",
     "ensemble",
     "evaluate",
+    "predict",
+    "serve",
+    "export",
+    "import-keras",
     "report",
     "show",
     "summary",
     "models",
-    "import-keras",
-    "export",
-    "predict",
-    "serve",
 ]
 
 
