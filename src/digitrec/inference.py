@@ -16,7 +16,7 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255.0)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_proba(model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = 1000,
                   device: torch.device | str = "cpu") -> np.ndarray:
     """Class probabilities (N, 10) for uint8 images (N, 28, 28), in batches, in eval mode."""
