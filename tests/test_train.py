@@ -73,6 +73,17 @@ def test_resume_after_sigkill_mid_epoch_finishes_with_the_same_weights(quick_run
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_resume_repeats_the_random_augmentation_of_an_unbroken_run(tmp_path):
+    args = [*QUICK, "--subset", "1000", "--augment", "affine", "--epochs", "2", "--seed", "3"]
+    assert run_cli("train", *args, "--out", tmp_path / "whole").returncode == 0
+    first = run_cli("train", *args, "--epochs", "1", "--out", tmp_path / "split")
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli("train", "--resume", tmp_path / "split", "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    ref, got = _weights(tmp_path / "whole" / "model.safetensors"), _weights(tmp_path / "split" / "model.safetensors")
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
 def test_refuses_to_overwrite_a_run(quick_run):
     assert_user_error(run_cli("train", *QUICK, "--epochs", "1", "--out", quick_run[0]), "already holds a run")
 

@@ -180,6 +180,8 @@ class Trainer:
         self.optimizer.load_state_dict(states["optimizer"])
         if self.ema is not None and "ema" in states:
             self.ema.shadow = states["ema"]
+        if "rng" in states and self.dist.world == 1:  # the same random augmentations as an unbroken run
+            torch.set_rng_state(states["rng"])
         self.history = [EpochStats(**row) for row in info["history"]]
         self.start_epoch = info["epoch"] + 1
 
@@ -265,6 +267,8 @@ class Trainer:
         states = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
         if self.ema is not None:
             states["ema"] = self.ema.shadow
+        if self.dist.world == 1:  # augmentation and dropout draw from it; ranks each have their own
+            states["rng"] = torch.get_rng_state()
         info = {"epoch": epoch, "history": [asdict(h) for h in self.history], "config": asdict(self.cfg)}
         save_checkpoint(self.out_dir / CHECKPOINT, states, info)
 
