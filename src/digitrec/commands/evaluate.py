@@ -5,6 +5,7 @@ import json
 from .. import data as datamod
 from ..backends import load_backend
 from ..device import set_threads
+from ..errors import DigitrecError
 from ..evaluate import compute_metrics, format_metrics
 
 
@@ -26,7 +27,7 @@ def run(args) -> int:
     meta = backend.metadata
     test = datamod.load(args.data, "test", args.data_dir)
     if test.labels is None:
-        raise datamod.DigitrecError(f"{test.source}: has no labels to evaluate against")
+        raise DigitrecError(f"{test.source}: has no labels to evaluate against")
     probs = backend.probabilities(test.images)
     metrics = compute_metrics(test.labels, probs.argmax(1))
     if args.json:

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                    help="continue a stopped run from its last checkpoint, with its saved settings")
     p.add_argument("--overwrite", action="store_true", help="allow training into a folder that holds a run")
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
-                   help="a tuned set of settings: fast (99%% in seconds), best (most accurate), classic")
+                   help="a tuned set of settings: fast (~99%% in one epoch), best (most accurate), classic")
     p.add_argument("--model", default=None, help=f"model name (default {_DEFAULTS.model})")
     p.add_argument("--epochs", type=int, default=None, help=f"default {_DEFAULTS.epochs}")
     p.add_argument("--batch-size", type=int, default=None, help=f"default {_DEFAULTS.batch_size}")
