@@ -50,3 +50,40 @@ def test_models_and_summary_commands():
     table = run_cli("summary", "conv2-fc64")
     assert table.returncode == 0 and "(None, 64, 5, 5)" in table.stdout and "Total params: 121,930" in table.stdout
     assert_user_error(run_cli("summary", "nope"), "unknown model 'nope'")
+
+
+def test_test_time_augmentation_averages_the_views_it_names():
+    """A 90° view must equal the base model on torch.rot90 of the digit: an independent check of
+    the view geometry; the identity view must be the base model itself."""
+    torch.manual_seed(0)
+    base = create_model("bn-conv3-w16").eval()
+    x = torch.rand(3, 1, 28, 28)
+    p = lambda logits: torch.softmax(logits, 1)  # noqa: E731
+    with torch.no_grad():
+        identity = create_model("tta", base={"arch": "bn-conv3-w16"}, views=[(0.0, 1.0)]).eval()
+        identity.base.load_state_dict(base.state_dict())
+        torch.testing.assert_close(p(identity(x)), p(base(x)), atol=1e-6, rtol=0)
+        turned = create_model("tta", base={"arch": "bn-conv3-w16"}, views=[(90.0, 1.0), (0.0, 1.0)]).eval()
+        turned.base.load_state_dict(base.state_dict())
+        both = [(p(base(torch.rot90(x, k, (2, 3)))) + p(base(x))) / 2 for k in (1, -1)]
+        assert any(torch.allclose(p(turned(x)), b, atol=1e-5) for b in both)
+
+
+def test_unknown_tta_view_set_is_a_one_line_error():
+    with pytest.raises(DigitrecError, match="--tta: unknown view set 'spin'"):
+        create_model("tta", base={"arch": "conv2-fc64"}, views="spin")
+
+
+@pytest.mark.parametrize("name", sorted(STARTING))
+def test_cropping_unused_pixels_changes_nothing(name):
+    """The starting models skip input pixels that cannot reach their output; the outputs must be
+    exactly those of the full computation."""
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        cropped = model(x)
+        used, model[0].used = model[0].used, 0
+        full = model(x)
+    torch.testing.assert_close(cropped, full, rtol=1e-6, atol=1e-6)
+    assert used in (0, 26) and (used == 26) == name.startswith("conv2")

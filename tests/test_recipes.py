@@ -90,3 +90,25 @@ def test_augmentations_keep_shape_range_and_label_content(mnist_test):
         assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1.0001, name
         assert not torch.equal(y, x), name  # it does change the pictures
         assert (y.sum((1, 2, 3)) > 0.3 * x.sum((1, 2, 3))).all(), name  # and keeps most of the ink
+
+
+def test_training_with_tta_saves_a_model_that_reads_through_its_views(tmp_path, mnist_test):
+    out = tmp_path / "tta"
+    result = run_cli("train", "--recipe", "fast", "--tta", "rot-zoom", *QUICK, "--no-report", "--out", out)
+    assert result.returncode == 0, result.stderr
+    backend = load_backend(out / "model.safetensors", device="cpu")
+    meta = backend.metadata
+    assert meta["arch"] == "tta" and meta["arch_kwargs"]["base"]["arch"] == RECIPES["fast"]["model"]
+    assert 0 < meta["metrics"]["val_accuracy"] <= 1 and 0 < meta["metrics"]["val_accuracy_bare"] <= 1
+    probs = backend.probabilities(mnist_test.images[:100])
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert_user_error(run_cli("train", "--recipe", "fast", "--tta", "spin", "--out", tmp_path / "x"), "--tta")
+
+
+def test_ensemble_tta_wraps_members_without_their_own(two_members, tmp_path, mnist_test):
+    root, _ = two_members
+    files = [root / "seed-0" / "model.safetensors", root / "seed-1" / "model.safetensors"]
+    out = tmp_path / "pair-tta.safetensors"
+    assert run_cli("ensemble", *files, "--tta", "rot-zoom", "--out", out).returncode == 0
+    meta = load_backend(out).metadata
+    assert [m["arch"] for m in meta["arch_kwargs"]["members"]] == ["tta", "tta"]

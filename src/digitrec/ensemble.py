@@ -7,11 +7,12 @@ from typing import Any
 
 from .errors import DigitrecError
 from .modelfile import load_model
-from .models import create_model
+from .models import create_model, with_tta
 
 
-def combine(paths: list[str | Path]) -> tuple[Any, dict[str, Any]]:
-    """Load every member and build the `ensemble` model holding their weights."""
+def combine(paths: list[str | Path], tta: str = "none") -> tuple[Any, dict[str, Any]]:
+    """Load every member and build the `ensemble` model holding their weights; `tta` wraps each
+    member that has no test-time augmentation of its own in that view set."""
     if len(paths) < 2:
         raise DigitrecError("ensemble: needs at least two model files")
     members, metas = [], []
@@ -19,9 +20,9 @@ def combine(paths: list[str | Path]) -> tuple[Any, dict[str, Any]]:
         model, meta = load_model(path)
         if meta["arch"] == "ensemble":
             raise DigitrecError(f"{path}: is already an ensemble; list its members instead")
-        members.append(model)
+        members.append(model if model.arch == "tta" else with_tta(model, tta))
         metas.append(meta)
-    specs = [{"arch": m["arch"], "arch_kwargs": m.get("arch_kwargs", {})} for m in metas]
+    specs = [{"arch": m.arch, "arch_kwargs": m.arch_kwargs} for m in members]
     ensemble = create_model("ensemble", members=specs)
     for slot, member in zip(ensemble.members, members):
         slot.load_state_dict(member.state_dict())

@@ -29,7 +29,7 @@ from .errors import DigitrecError
 from .fileio import atomic_write
 from .inference import predict_proba, to_input
 from .modelfile import load_checkpoint, load_state, save_checkpoint, save_model
-from .models import count_parameters, create_model
+from .models import TTA_VIEWS, count_parameters, create_model, with_tta
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
@@ -51,6 +51,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: str = "none"
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    tta: str = "none"  # test-time augmentation views of the saved model (models.TTA_VIEWS)
     bf16: bool = False  # bfloat16 autocast for convs and matmuls (fast on AVX-512 BF16 CPUs)
     channels_last: bool = False
     val_size: int = 5000
@@ -80,6 +81,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),
             (0 <= self.ema < 1, "--ema", "must be in [0, 1)"),
             (self.subset >= 0, "--subset", "must be 0 (all) or positive"),
+            (self.tta in TTA_VIEWS, "--tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
         ]
         for ok, name, why in checks:
             if not ok:
@@ -245,19 +247,20 @@ class Trainer:
             self.ema.update(self.model)
         return loss.detach(), (logits.argmax(1) == y).sum()
 
-    def final_model(self) -> nn.Module:
-        """The model to evaluate and save: the EMA weights when EMA is on."""
-        if self.ema is None:
-            return self.model
-        final = create_model(self.cfg.model, **self.cfg.model_kwargs).to(self.device)
-        final.load_state_dict(self.ema.shadow)
-        return final
+    def final_model(self, tta: bool = True) -> nn.Module:
+        """The model to evaluate and save: the EMA weights when EMA is on, inside test-time
+        augmentation when the config asks for it (`tta=False`: the bare network, for per-epoch checks)."""
+        final = self.model
+        if self.ema is not None:
+            final = create_model(self.cfg.model, **self.cfg.model_kwargs).to(self.device)
+            final.load_state_dict(self.ema.shadow)
+        return with_tta(final, self.cfg.tta).to(self.device) if tta else final
 
     def validate(self) -> tuple[float, float]:
         if self.val is None or len(self.val) == 0:
             return float("nan"), float("nan")
         images, labels = self.dist.shard(self.val.images), self.dist.shard(self.val.labels)  # this rank's part
-        probs = predict_proba(self.final_model(), images, device=self.device)
+        probs = predict_proba(self.final_model(tta=False), images, device=self.device)
         nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
         loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (probs.argmax(1) == labels).sum(),
                                                  len(labels))

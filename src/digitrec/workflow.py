@@ -90,5 +90,9 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if test is not None and test.labels is not None:
         metrics = compute_metrics(test.labels, predict_proba(model, test.images, device=trainer.device).argmax(1))
     meta = model_metadata(cfg, history, info, metrics.accuracy if metrics else None, model)
+    if cfg.tta != "none" and len(val):  # the saved model reads through its views: say how well
+        meta["metrics"]["val_accuracy_bare"] = meta["metrics"]["val_accuracy"]
+        meta["metrics"]["val_accuracy"] = float(
+            (predict_proba(model, val.images, device=trainer.device).argmax(1) == val.labels).mean())
     path = save_final(out_dir, model.cpu(), meta)
     return RunResult(out_dir, path, history, metrics, load_seconds, sum(h.seconds for h in history))

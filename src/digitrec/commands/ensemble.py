@@ -10,6 +10,7 @@ from ..errors import DigitrecError
 from ..evaluate import compute_metrics
 from ..inference import predict_proba
 from ..modelfile import save_model
+from ..models import TTA_VIEWS
 from ..recipes import RECIPES, recipe_config
 from ..train import CHECKPOINT, MODEL
 from ..workflow import resume_run, train_run
@@ -23,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--out", required=True, help="output: a run folder when training, else a model file")
     p.add_argument("--subset", type=int, default=None, help="train each member on the first N images (quick runs)")
+    p.add_argument("--tta", default="none", choices=list(TTA_VIEWS),
+                   help="wrap members without test-time augmentation in these views")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -51,7 +54,7 @@ def _train_members(args) -> list[Path]:
 def run(args) -> int:
     paths = args.models or _train_members(args)
     out = Path(args.out) if args.models else Path(args.out) / MODEL
-    model, info = combine(paths)
+    model, info = combine(paths, args.tta)
     test = datamod.load_mnist("test")
     accuracy = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
     save_model(model, out, {"ensemble": info, "metrics": {"test_accuracy": accuracy},

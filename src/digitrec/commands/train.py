@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import distributed
 from ..errors import DigitrecError
+from ..models import TTA_VIEWS
 from ..recipes import RECIPES, recipe_config
 from ..train import CHECKPOINT, TrainConfig, load_config
 from ..workflow import resume_run, train_run
@@ -34,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=None)
     p.add_argument("--augment", default=None, help="batch augmentation (none, affine, …)")
     p.add_argument("--ema", type=float, default=None, help="decay of a weight moving average, 0 = off")
+    p.add_argument("--tta", default=None, choices=list(TTA_VIEWS),
+                   help="test-time augmentation: the saved model averages fixed rotated/zoomed views")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
     p.add_argument("--val-size", type=int, default=None, help=f"held-out training images (default {_DEFAULTS.val_size})")
     p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")
