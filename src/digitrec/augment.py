@@ -88,6 +88,13 @@ def mnist_augment(x: torch.Tensor) -> torch.Tensor:
     return random_erase(x, p=0.25, size=7)
 
 
+@register_augment("elastic")
+def elastic(x: torch.Tensor) -> torch.Tensor:
+    """Affine + elastic in one resampling, without erasing: `mnist` minus its occlusions."""
+    grid = affine_grid(x, degrees=12.0, scale=0.12, shear=0.15, shift=2.5) + elastic_field(x.shape[0], x.device)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 @register_augment("affine")
 def affine(x: torch.Tensor) -> torch.Tensor:
     return random_affine(x)

@@ -19,10 +19,13 @@ RECIPES: dict[str, dict] = {
     # 98.77% on average, as good as 2 epochs at batch 128 or 256 for half the time.
     "fast": dict(model="bn-conv3-w16", epochs=1, batch_size=64, optimizer="sgd", lr=0.1, weight_decay=5e-4,
                  schedule="onecycle", warmup=0.15, label_smoothing=0.1, bf16=True, channels_last=True),
-    # a 0.6M-parameter BatchNorm CNN with affine + elastic augmentation, EMA weights
-    "best": dict(model="bn-conv6-w32", epochs=20, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
-                 schedule="onecycle", warmup=0.1, label_smoothing=0.1, augment="mnist", ema=0.999,
-                 bf16=True, channels_last=True),
+    # a 0.6M-parameter BatchNorm CNN with affine + elastic augmentation and EMA weights, read through
+    # five test-time views. 15 epochs (~11 min on 2 cores) fit the 15-minute budget. Chosen on
+    # validation (seed 0): `mnist` augmentation (with erasing) and dropout 0.3 ended at 99.30%;
+    # without erasing and with dropout 0.2, 99.44%. The views: 99.30% -> 99.42% and 99.44% -> 99.48%.
+    "best": dict(model="bn-conv6-w32", model_kwargs={"dropout": 0.2}, epochs=15, batch_size=128,
+                 optimizer="adamw", lr=3e-3, weight_decay=5e-4, schedule="onecycle", warmup=0.1,
+                 label_smoothing=0.1, augment="elastic", ema=0.999, bf16=True, channels_last=True, tta="rot-zoom"),
     # the starting project A's settings (Adam, 10 epochs, batch 64) in digitrec's loop, with bfloat16
     # convolutions and channels-last memory: the same network and schedule, a fraction of the time
     "classic": dict(model="conv2-fc64", epochs=10, batch_size=64, optimizer="adam", lr=1e-3,
