@@ -17,7 +17,8 @@ from torch import nn
 from .errors import DigitrecError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-# The architecture of the model the package ships and `digitrec predict` uses by default.
+# A small, typical network: the export tests and the inference benchmark default to it. (The package
+# ships a `best`-recipe model, bn-conv6-w32 read through test-time views: weights/default.safetensors.)
 DEFAULT_MODEL = "conv2-fc128"
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
