@@ -1,9 +1,9 @@
 """Named training recipes: settings chosen on the validation split, never on the test set.
 
-`fast` reaches about 99% test accuracy in one epoch (about 6 s on a 2-core CPU); `best` adds affine +
-elastic augmentation and EMA weights for accuracy (its full-length runs are
-still to be measured). Options given on the command
-line override a recipe's values.
+`fast` reaches about 99% test accuracy in one epoch (about 5 s on a 2-core CPU); `best` trains a
+larger network with affine + elastic augmentation and EMA weights and reads digits through test-time
+views: 99.69% over seeds 0-2 in about 10 minutes. Options given on the command line override a
+recipe's values. Measurements: docs/training.md.
 """
 
 from __future__ import annotations
