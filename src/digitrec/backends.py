@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch
 
-from .device import keep_freed_memory, pick_device
+from .device import pick_device
 from .errors import DigitrecError
 from .inference import predict_proba
 from .modelfile import load_model
@@ -34,7 +34,6 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: torch.nn.Module, metadata: dict[str, Any], device: str = "auto") -> None:
-        keep_freed_memory()
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata

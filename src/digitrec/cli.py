@@ -50,9 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .device import keep_freed_memory
-
-    keep_freed_memory()  # every command that runs a network allocates and frees big tensors
     try:
         return int(args.run(args) or 0)
     except DigitrecError as exc:

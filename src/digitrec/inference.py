@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .device import keep_freed_memory
+
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """(B, 28, 28) uint8 → (B, 1, 28, 28) float32 in [0, 1]."""
@@ -25,6 +27,7 @@ PREDICT_BATCH = 256
 def predict_proba(model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH,
                   device: torch.device | str = "cpu") -> np.ndarray:
     """Class probabilities (N, 10) for uint8 images (N, 28, 28), in batches, in eval mode."""
+    keep_freed_memory()  # every torch inference comes through here; training calls it via set_threads
     images = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
     was_training = model.training
     model.eval()
