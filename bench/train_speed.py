@@ -14,6 +14,7 @@ training, so the test set never steers it.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from digitrec.data import load_mnist, train_val_split  # noqa: E402
 from digitrec.inference import predict_proba  # noqa: E402
+from digitrec.modelfile import read_metadata  # noqa: E402
 from digitrec.recipes import recipe_config  # noqa: E402
 from digitrec.train import Trainer  # noqa: E402
 
@@ -106,11 +108,7 @@ def run_recipe(name: str, seed: int, train, val, test, **overrides) -> dict:
 
 def from_run(run_dir: Path) -> dict:
     """A finished `digitrec train` run folder as a result row (its own timings and test accuracy),
-    for recipes too long to train inside the benchmark (the best recipe: ~12 min a seed)."""
-    import json
-
-    from digitrec.modelfile import read_metadata
-
+    for recipes too long to train inside the benchmark (the best recipe: ~10 min a seed)."""
     epochs = json.loads((run_dir / "history.json").read_text())["epochs"]
     meta = read_metadata(run_dir / "model.safetensors")
     first_val = next((e["total_seconds"] for e in epochs if e["val_accuracy"] >= 0.99), None)
