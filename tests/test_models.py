@@ -87,3 +87,18 @@ def test_cropping_unused_pixels_changes_nothing(name):
         full = model(x)
     torch.testing.assert_close(cropped, full, rtol=1e-6, atol=1e-6)
     assert used in (0, 26) and (used == 26) == name.startswith("conv2")
+
+
+def test_dropout_drops_its_share_keeps_the_mean_and_the_memory_layout():
+    from digitrec.models import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(64, 32, 14, 14).contiguous(memory_format=torch.channels_last)
+    drop = Dropout(0.2).train()
+    y = drop(x)
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.005
+    assert abs(y.mean().item() - 1.0) < 0.01
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(drop(x), y)  # a fresh mask each call
+    assert drop(torch.ones(5, 3)).shape == (5, 3)  # sizes that are no multiple of four
+    assert torch.equal(drop.eval()(x), x)

@@ -46,10 +46,20 @@ def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, sh
 def elastic_field(b: int, device: torch.device, alpha: float = 1.5, smooth: int = 7) -> torch.Tensor:
     """A random smooth displacement field (B, 28, 28, 2) in grid units, about `alpha` pixels strong."""
     noise = torch.rand(b, 2, 28, 28, device=device) * 2 - 1
-    for _ in range(2):  # two box blurs ≈ a Gaussian of sd ~ smooth / 2.5
-        noise = F.avg_pool2d(noise, smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+    blur = torch.linalg.matrix_power(box_blur_matrix(smooth), 2).to(device)  # two box blurs ≈ a Gaussian
+    noise = blur @ noise @ blur.T
     noise = noise / noise.flatten(1).abs().amax(1).clamp_min(1e-6).view(b, 1, 1, 1)
     return (noise * alpha * 2 / 28).permute(0, 2, 3, 1)
+
+
+def box_blur_matrix(size: int, side: int = 28) -> torch.Tensor:
+    """(side, side) matrix M with M @ v = the mean of v over a `size` window clipped to [0, side).
+
+    The clipped 2-D window is a rectangle, so blurring an image X is M @ X @ M.T: two small matrix
+    products instead of a size×size pooling pass (which cost 5% of a best-recipe step)."""
+    i = torch.arange(side)
+    band = ((i.view(-1, 1) - i.view(1, -1)).abs() <= size // 2).float()
+    return band / band.sum(1, keepdim=True)
 
 
 def affine_grid(x: torch.Tensor, degrees: float, scale: float, shear: float, shift: float) -> torch.Tensor:

@@ -80,6 +80,24 @@ class Normalize(nn.Module):
         return f"mean={self.mean}, std={self.std}" + (f", used={self.used}" if self.used else "")
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout drawing 16 random bits per value instead of a random float.
+
+    On a CPU, dropout's per-value Bernoulli draws took a tenth of a bn-conv6-w32 training step;
+    one 64-bit draw here covers four values (p is rounded to 1/65536). The mask reuses the input's
+    strides, so a channels-last activation stays channels-last."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        n = x.numel()
+        bits = torch.empty(n // 4 + 1, dtype=torch.int64, device=x.device).random_(-2**63, None).view(torch.int16)
+        dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+        bits = bits.as_strided(x.shape, x.stride()) if dense else bits[:n].view(x.shape)
+        keep = bits >= round(self.p * 65536) - 32768  # bits are uniform on [-32768, 32767]
+        return x * keep.to(x.dtype).mul_(1 / (1 - self.p))
+
+
 # --- the starting projects' architectures (Keras "valid" convs, 2x2 pools) ---
 
 
@@ -171,9 +189,9 @@ def bn_conv6(width: int = 32, dropout: float = 0.3, mean: float = MNIST_MEAN, st
     w = width
     return nn.Sequential(
         Normalize(mean, std),
-        *_conv_bn(1, w), *_conv_bn(w, w), *_conv_bn(w, w, 5, 2), nn.Dropout(dropout),  # (B, w, 14, 14)
-        *_conv_bn(w, 2 * w), *_conv_bn(2 * w, 2 * w), *_conv_bn(2 * w, 2 * w, 5, 2), nn.Dropout(dropout),  # 7x7
-        nn.Flatten(), nn.Linear(2 * w * 49, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(dropout),
+        *_conv_bn(1, w), *_conv_bn(w, w), *_conv_bn(w, w, 5, 2), Dropout(dropout),  # (B, w, 14, 14)
+        *_conv_bn(w, 2 * w), *_conv_bn(2 * w, 2 * w), *_conv_bn(2 * w, 2 * w, 5, 2), Dropout(dropout),  # 7x7
+        nn.Flatten(), nn.Linear(2 * w * 49, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), Dropout(dropout),
         nn.Linear(128, 10),
     )
 
