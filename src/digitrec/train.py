@@ -27,6 +27,7 @@ from .device import pick_device, set_threads
 from .distributed import Dist
 from .errors import DigitrecError
 from .fileio import atomic_write
+from .flatparams import flatten_parameters
 from .inference import predict_proba, to_input
 from .modelfile import load_checkpoint, load_state, save_checkpoint, save_model
 from .models import TTA_VIEWS, count_parameters, create_model, with_tta
@@ -102,8 +103,8 @@ class EpochStats:
 # --- building blocks ---
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = model.parameters()
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    """The optimizer of `cfg` over `params` (the model's parameters, or their flat buffer)."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -165,7 +166,9 @@ class Trainer:
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
-        self.optimizer = make_optimizer(cfg, self.model)
+        # one flat tensor for the optimizer (flatparams); DDP keeps its own per-parameter gradient buckets
+        self.flat = flatten_parameters(self.model) if self.dist.world == 1 else None
+        self.optimizer = make_optimizer(cfg, [self.flat] if self.flat is not None else self.model.parameters())
         self.augment = get_augment(cfg.augment)
         self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
         self.images = torch.from_numpy(train_ds.images).to(self.device)  # (N, 28, 28) uint8
@@ -179,7 +182,10 @@ class Trainer:
         """Restore model, optimizer, EMA and history from the last end-of-epoch checkpoint."""
         states, info = load_checkpoint(self.out_dir / CHECKPOINT)
         load_state(self.model, states["model"], self.out_dir / CHECKPOINT)
-        self.optimizer.load_state_dict(states["optimizer"])
+        try:
+            self.optimizer.load_state_dict(states["optimizer"])
+        except ValueError as exc:  # e.g. a checkpoint of a distributed run, whose optimizer saw each tensor
+            raise DigitrecError(f"{self.out_dir / CHECKPOINT}: optimizer state does not fit this run ({exc})") from None
         if self.ema is not None and "ema" in states:
             self.ema.shadow = states["ema"]
         if "rng" in states and self.dist.world == 1:  # the same random augmentations as an unbroken run
@@ -240,7 +246,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             logits = self.net(x)
         loss = nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=self.flat is None)  # None would cut the flat gradient's views loose
         (loss * weight).backward()  # weight: this rank's share of a global batch (Dist.shard_batch)
         self.optimizer.step()
         if self.ema is not None:
