@@ -89,6 +89,21 @@ def test_cropping_unused_pixels_changes_nothing(name):
     assert used in (0, 26) and (used == 26) == name.startswith("conv2")
 
 
+def test_centre_crop_reads_only_the_middle_of_the_picture():
+    """The fast recipe's model reads the central 24×24 pixels: ink outside them changes nothing,
+    ink inside does."""
+    torch.manual_seed(0)
+    model = create_model("bn-conv3-w16", crop=24).eval()
+    x = torch.rand(2, 1, 28, 28)
+    border, centre = x.clone(), x.clone()
+    border[..., :2, :] = 1.0
+    border[..., :, -2:] = 1.0
+    centre[..., 2, 2] += 1.0
+    with torch.no_grad():
+        assert torch.equal(model(border), model(x))
+        assert not torch.equal(model(centre), model(x))
+
+
 def test_dropout_drops_its_share_keeps_the_mean_and_the_memory_layout():
     from digitrec.models import Dropout
 

