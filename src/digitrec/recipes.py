@@ -2,7 +2,7 @@
 
 `fast` reaches about 99% test accuracy in one epoch (a few seconds on a 2-core CPU); `best` trains a
 larger network with affine + elastic augmentation and EMA weights and reads digits through test-time
-views: 99.69% over seeds 0-2 in about 10 minutes. Options given on the command line override a
+views: 99.71% over seeds 0-2 in about 11 minutes. Options given on the command line override a
 recipe's values. Measurements: docs/training.md.
 """
 
@@ -22,10 +22,12 @@ RECIPES: dict[str, dict] = {
     "fast": dict(model="bn-conv3-w16", model_kwargs={"crop": 24}, epochs=1, batch_size=64, optimizer="sgd",
                  lr=0.1, weight_decay=5e-4, schedule="onecycle", warmup=0.15, label_smoothing=0.1, bf16=True, channels_last=True),
     # a 0.6M-parameter BatchNorm CNN with affine + elastic augmentation and EMA weights, read through
-    # five test-time views. 15 epochs (~11 min on 2 cores) fit the 15-minute budget. Chosen on
-    # validation (seed 0): `mnist` augmentation (with erasing) and dropout 0.3 ended at 99.30%;
-    # without erasing and with dropout 0.2, 99.44%. The views: 99.30% -> 99.42% and 99.44% -> 99.48%.
-    "best": dict(model="bn-conv6-w32", model_kwargs={"dropout": 0.2}, epochs=15, batch_size=128,
+    # five test-time views. Chosen on validation (seed 0): `mnist` augmentation (with erasing) and
+    # dropout 0.3 ended at 99.30%; without erasing and with dropout 0.2, 99.44%. The views: 99.30% ->
+    # 99.42% and 99.44% -> 99.48%. 18 epochs (~11 min on 2 cores, inside the 15-minute budget once
+    # dropout and the elastic blur got cheaper): 99.49% on validation over seeds 0-2, 15 epochs 99.49%
+    # (99.493 vs 99.487; the rule set beforehand was to keep 18 if it was no worse).
+    "best": dict(model="bn-conv6-w32", model_kwargs={"dropout": 0.2}, epochs=18, batch_size=128,
                  optimizer="adamw", lr=3e-3, weight_decay=5e-4, schedule="onecycle", warmup=0.1,
                  label_smoothing=0.1, augment="elastic", ema=0.999, bf16=True, channels_last=True, tta="rot-zoom"),
     # the starting project A's settings (Adam, 10 epochs, batch 64) in digitrec's loop, with bfloat16
