@@ -108,7 +108,7 @@ def run_recipe(name: str, seed: int, train, val, test, **overrides) -> dict:
 
 def from_run(run_dir: Path) -> dict:
     """A finished `digitrec train` run folder as a result row (its own timings and test accuracy),
-    for recipes too long to train inside the benchmark (the best recipe: ~10 min a seed)."""
+    for recipes too long to train inside the benchmark (the best recipe: ~11 min a seed)."""
     epochs = json.loads((run_dir / "history.json").read_text())["epochs"]
     meta = read_metadata(run_dir / "model.safetensors")
     first_val = next((e["total_seconds"] for e in epochs if e["val_accuracy"] >= 0.99), None)
