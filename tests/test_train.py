@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +91,26 @@ def test_refuses_to_overwrite_a_run(quick_run):
 
 def test_resume_of_a_folder_that_is_no_run(tmp_path):
     assert_user_error(run_cli("train", "--resume", tmp_path), "config.json", "not found")
+
+
+def test_resume_with_optimizer_state_of_another_layout_is_a_one_line_error(quick_run, tmp_path):
+    """A checkpoint whose optimizer saw each tensor apart (a distributed run, or digitrec before the
+    flat optimizer) cannot continue a single-process run; say so instead of a traceback."""
+    from digitrec.modelfile import load_checkpoint, save_checkpoint
+    from digitrec.models import create_model
+
+    run = tmp_path / "run"
+    shutil.copytree(quick_run[0], run)
+    (run / "model.safetensors").unlink()
+    states, info = load_checkpoint(run / "checkpoint.safetensors")
+    model = create_model("conv2-fc64")
+    per_tensor = torch.optim.Adam(model.parameters())
+    model(torch.rand(2, 1, 28, 28)).sum().backward()
+    per_tensor.step()
+    states["optimizer"] = per_tensor.state_dict()
+    info["epoch"] = 1
+    save_checkpoint(run / "checkpoint.safetensors", states, info)
+    assert_user_error(run_cli("train", "--resume", run), "checkpoint.safetensors", "optimizer state does not fit")
 
 
 def test_evaluate_prints_metrics_and_json(quick_run):
