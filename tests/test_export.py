@@ -24,7 +24,7 @@ from digitrec.modelfile import read_metadata, save_model
 N_PARITY = 1000
 
 
-def sharpened_model(arch: str, digits: np.ndarray, seed: int = 0) -> torch.nn.Module:
+def sharpened_model(arch: str, digits: np.ndarray, seed: int = 0, **kwargs) -> torch.nn.Module:
     """A random-init model made confident and varied on real digits, so parity means something.
 
     Random-init probabilities are ≈0.1 each (deep nets shrink activations layer by layer), and
@@ -32,7 +32,7 @@ def sharpened_model(arch: str, digits: np.ndarray, seed: int = 0) -> torch.nn.Mo
     rescaled so that its logits, over these digits, have zero mean per class and a spread (std) of 5.
     """
     torch.manual_seed(seed)
-    model = models.create_model(arch).eval()
+    model = models.create_model(arch, **kwargs).eval()
     heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 10]
     outputs: dict[torch.nn.Module, torch.Tensor] = {}
     hooks = [h.register_forward_hook(lambda mod, _i, out: outputs.__setitem__(mod, out)) for h in heads]
@@ -75,10 +75,15 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], (fragment, lines[0])
 
 
-@pytest.mark.parametrize("arch", models.list_models())
-def test_onnx_matches_torch_for_every_model(arch, digits, tmp_path):
+# every registered model, and the fast recipe's centre-cropped one
+PARITY = [(arch, {}) for arch in models.list_models()] + [("bn-conv3-w16", {"crop": 24})]
+PARITY_IDS = [arch + "".join(f"-{k}{v}" for k, v in kwargs.items()) for arch, kwargs in PARITY]
+
+
+@pytest.mark.parametrize("arch, kwargs", PARITY, ids=PARITY_IDS)
+def test_onnx_matches_torch_for_every_model(arch, kwargs, digits, tmp_path):
     path = tmp_path / f"{arch}.safetensors"
-    save_model(sharpened_model(arch, digits), path)
+    save_model(sharpened_model(arch, digits, **kwargs), path)
     reference = load_backend(path, "torch", device="cpu").probabilities(digits)
     # The check means something only if the outputs are confident and varied.
     assert reference.max(1).mean() > 0.4 and len(np.unique(reference.argmax(1))) >= 5
