@@ -6,6 +6,7 @@ randomness from torch's global generator so a seeded run repeats exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -46,7 +47,7 @@ def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, sh
 def elastic_field(b: int, device: torch.device, alpha: float = 1.5, smooth: int = 7) -> torch.Tensor:
     """A random smooth displacement field (B, 28, 28, 2) in grid units, about `alpha` pixels strong."""
     noise = torch.rand(b, 2, 28, 28, device=device) * 2 - 1
-    blur = torch.linalg.matrix_power(box_blur_matrix(smooth), 2).to(device)  # two box blurs ≈ a Gaussian
+    blur = _field_blur(smooth, torch.device(device))
     noise = blur @ noise @ blur.T
     noise = noise / noise.flatten(1).abs().amax(1).clamp_min(1e-6).view(b, 1, 1, 1)
     return (noise * alpha * 2 / 28).permute(0, 2, 3, 1)
@@ -60,6 +61,12 @@ def box_blur_matrix(size: int, side: int = 28) -> torch.Tensor:
     i = torch.arange(side)
     band = ((i.view(-1, 1) - i.view(1, -1)).abs() <= size // 2).float()
     return band / band.sum(1, keepdim=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_blur(smooth: int, device: torch.device) -> torch.Tensor:
+    """Two box blurs (≈ a Gaussian) as one matrix, built once per size and device rather than every step."""
+    return torch.linalg.matrix_power(box_blur_matrix(smooth), 2).to(device)
 
 
 def affine_grid(x: torch.Tensor, degrees: float, scale: float, shear: float, shift: float) -> torch.Tensor:
