@@ -35,6 +35,18 @@ def test_command_line_options_override_the_recipe(tmp_path):
     assert meta["training"]["recipe"] == "fast" and meta["metrics"]["test_accuracy"] > 0.15  # above chance after 6 steps
 
 
+def test_ensemble_members_can_train_on_every_training_image(tmp_path):
+    """--val-size 0: the members learn from the validation images too (settings already chosen)."""
+    out = tmp_path / "full"
+    result = run_cli("ensemble", "--recipe", "fast", "--n", "2", "--epochs", "1", "--subset", "900",
+                     "--val-size", "0", "--threads", "1", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr
+    data = [load_backend(out / f"seed-{s}" / "model.safetensors").metadata["data"] for s in (0, 1)]
+    assert [(d["n_train"], d["n_val"]) for d in data] == [(900, 0), (900, 0)]
+    assert_user_error(run_cli("ensemble", "--n", "2", "--val-size", "-1", "--out", tmp_path / "bad"), "--val-size")
+    assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
 def test_unknown_recipe_is_a_one_line_error(tmp_path):
     assert_user_error(run_cli("train", "--recipe", "slowest", "--out", tmp_path / "r"), "--recipe")
 

@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--out", required=True, help="output: a run folder when training, else a model file")
     p.add_argument("--subset", type=int, default=None, help="train each member on the first N images (quick runs)")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="held-out images per member (default: the recipe's 5000; 0 trains on every training "
+                        "image, once the recipe's settings are fixed)")
     p.add_argument("--tta", default="none", choices=list(TTA_VIEWS),
                    help="wrap members without test-time augmentation in these views")
     p.add_argument("--threads", type=int, default=None)
@@ -45,7 +48,8 @@ def _train_members(args) -> list[Path]:
                 resume_run(run_dir, progress=progress)
             else:
                 overrides = {"seed": seed, "threads": args.threads}
-                overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset)) if v})
+                overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
+                                                    ("val_size", args.val_size)) if v is not None})
                 train_run(recipe_config(args.recipe, **overrides), run_dir, progress=progress)
         paths.append(run_dir / MODEL)
     return paths
