@@ -20,6 +20,7 @@ from digitrec.backends import list_backends, load_backend
 from digitrec.export import INPUT_NAME, META_KEY, load_torchscript
 from digitrec.inference import to_input
 from digitrec.modelfile import read_metadata, save_model
+from digitrec.recipes import RECIPES
 
 N_PARITY = 1000
 
@@ -75,8 +76,10 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], (fragment, lines[0])
 
 
-# every registered model, and the fast recipe's centre-cropped one
-PARITY = [(arch, {}) for arch in models.list_models()] + [("bn-conv3-w16", {"crop": 24})]
+# every registered model, and the recipes' variants: centre-cropped, deskewing, stride-2 first block
+PARITY = [(arch, {}) for arch in models.list_models()] + [("bn-conv3-w16", {"crop": 24}),
+                                                         ("bn-conv3-w16", RECIPES["fast"]["model_kwargs"]),
+                                                         ("bn-conv6-w32", {"deskew": True})]
 PARITY_IDS = [arch + "".join(f"-{k}{v}" for k, v in kwargs.items()) for arch, kwargs in PARITY]
 
 
