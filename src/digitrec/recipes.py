@@ -15,13 +15,15 @@ from .train import TrainConfig
 
 RECIPES: dict[str, dict] = {
     # a 24k-parameter BatchNorm CNN, one epoch of one-cycle SGD in bfloat16: seconds, not minutes.
-    # Chosen on validation (5,000 held-out images, seeds 0-2): 1 epoch at batch 64 and lr 0.1 gave
-    # 98.77% on average, as good as 2 epochs at batch 128 or 256 for half the time. Reading the
-    # central 24x24 pixels: 98.79% (full picture 98.74%) with 18% faster steps. Batch 128 at lr 0.2
-    # was 19% faster again but fell to 98.64%; batch 96 (lr 0.12) 14% faster at 98.75%, less margin.
-    "fast": dict(model="bn-conv3-w16", model_kwargs={"crop": 24}, epochs=1, batch_size=64, optimizer="sgd",
-                 lr=0.1, weight_decay=5e-4, schedule="onecycle", warmup=0.15, label_smoothing=0.1,
-                 bf16=True, channels_last=True),
+    # Chosen on validation (5,000 held-out images, 1 thread, means over seeds). Session 2: one epoch at
+    # batch 64, lr 0.1 (98.77%, as good as 2 epochs at batch 128 or 256); the central 24x24 pixels
+    # (98.86%, seeds 0-3). Session 5: deskewing each digit first lifted batch 128 from 98.68% to 98.95%
+    # (lr 0.3) and let the crop shrink to the central 20x20 (98.99%, seeds 0-7; 22: 99.02%, 18: 98.89%,
+    # 16: 98.80%); batch 160 98.94%, 192 98.73%. A stride-2 first convolution instead of convolution +
+    # max-pooling: 98.90% (seeds 0-7) with 19% shorter steps. 0.53x the old recipe's epoch time.
+    "fast": dict(model="bn-conv3-w16", model_kwargs={"crop": 20, "deskew": True, "stem": "stride2"}, epochs=1,
+                 batch_size=128, optimizer="sgd", lr=0.3, weight_decay=5e-4, schedule="onecycle", warmup=0.15,
+                 label_smoothing=0.1, bf16=True, channels_last=True),
     # a 0.6M-parameter BatchNorm CNN with affine + elastic augmentation and EMA weights, read through
     # five test-time views. Chosen on validation (seed 0): `mnist` augmentation (with erasing) and
     # dropout 0.3 ended at 99.30%; without erasing and with dropout 0.2, 99.44%. The views: 99.30% ->
@@ -31,6 +33,13 @@ RECIPES: dict[str, dict] = {
     "best": dict(model="bn-conv6-w32", model_kwargs={"dropout": 0.2}, epochs=18, batch_size=128,
                  optimizer="adamw", lr=3e-3, weight_decay=5e-4, schedule="onecycle", warmup=0.1,
                  label_smoothing=0.1, augment="elastic", ema=0.999, bf16=True, channels_last=True, tta="rot-zoom"),
+    # `best` reading each digit deskewed (deskew.Deskew), for ensembles whose members err differently.
+    # Validation, seeds 0-1: 99.50% and 99.44% alone (best: 99.46-99.52%); added to the five 18-epoch
+    # best runs, the ensemble went from 99.52% to 99.54% (the rule fixed beforehand: adopt if higher).
+    "best-deskew": dict(model="bn-conv6-w32", model_kwargs={"dropout": 0.2, "deskew": True}, epochs=18,
+                        batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4, schedule="onecycle",
+                        warmup=0.1, label_smoothing=0.1, augment="elastic", ema=0.999, bf16=True,
+                        channels_last=True, tta="rot-zoom"),
     # the starting project A's settings (Adam, 10 epochs, batch 64) in digitrec's loop, with bfloat16
     # convolutions and channels-last memory: the same network and schedule, a fraction of the time
     "classic": dict(model="conv2-fc64", epochs=10, batch_size=64, optimizer="adam", lr=1e-3,
