@@ -47,6 +47,21 @@ def test_ensemble_members_can_train_on_every_training_image(tmp_path):
     assert not (tmp_path / "bad" / "model.safetensors").exists()
 
 
+def test_ensemble_members_can_take_turns_between_recipes(tmp_path):
+    """--recipe fast,classic: members alternate recipes, each recipe counting its own seeds."""
+    out = tmp_path / "mixed"
+    result = run_cli("ensemble", "--recipe", "fast,classic", "--n", "3", "--epochs", "1", "--subset", "900",
+                     "--val-size", "300", "--threads", "1", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["classic-seed-0", "fast-seed-0", "fast-seed-1"]
+    members = load_backend(out / "model.safetensors").metadata["ensemble"]["members"]
+    assert [(m["recipe"], m["seed"]) for m in members] == [("fast", 0), ("classic", 0), ("fast", 1)]
+    assert [m["arch"] for m in members] == [RECIPES["fast"]["model"], "conv2-fc64", RECIPES["fast"]["model"]]
+    bad = tmp_path / "bad"
+    assert_user_error(run_cli("ensemble", "--recipe", "fast,slowest", "--n", "2", "--out", bad), "--recipe")
+    assert not bad.exists()
+
+
 def test_unknown_recipe_is_a_one_line_error(tmp_path):
     assert_user_error(run_cli("train", "--recipe", "slowest", "--out", tmp_path / "r"), "--recipe")
 

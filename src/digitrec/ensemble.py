@@ -27,5 +27,6 @@ def combine(paths: list[str | Path], tta: str = "none") -> tuple[Any, dict[str, 
     for slot, member in zip(ensemble.members, members):
         slot.load_state_dict(member.state_dict())
     info = {"members": [{"file": str(p), "arch": m["arch"], "metrics": m.get("metrics"),
-                         "seed": m.get("training", {}).get("seed")} for p, m in zip(paths, metas)]}
+                         "recipe": m.get("training", {}).get("recipe"), "seed": m.get("training", {}).get("seed")}
+                        for p, m in zip(paths, metas)]}
     return ensemble.eval(), info

@@ -19,8 +19,10 @@ from ..workflow import resume_run, train_run
 def add_parser(sub) -> None:
     p = sub.add_parser("ensemble", help="average the probabilities of several models in one model file")
     p.add_argument("models", nargs="*", help="model files to combine (instead of training)")
-    p.add_argument("--recipe", default="best", choices=sorted(RECIPES), help="recipe of each member")
-    p.add_argument("--n", type=int, default=5, help="number of members to train (seeds 0..n-1)")
+    p.add_argument("--recipe", default="best",
+                   help=f"recipe of the members, or several separated by commas that the members take in "
+                        f"turn, e.g. best,best-deskew (choose from {', '.join(sorted(RECIPES))})")
+    p.add_argument("--n", type=int, default=5, help="number of members to train")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--out", required=True, help="output: a run folder when training, else a model file")
     p.add_argument("--subset", type=int, default=None, help="train each member on the first N images (quick runs)")
@@ -34,23 +36,39 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def member_plan(recipe_arg: str, n: int) -> list[tuple[str, int, str]]:
+    """(recipe, seed, folder name) of each member. Several recipes take turns, each counting its own
+    seeds from 0: members of different recipes err on different digits, so the average gains more."""
+    recipes = [r.strip() for r in recipe_arg.split(",")]
+    for name in recipes:
+        if name not in RECIPES:
+            raise DigitrecError(f"--recipe: unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
+    if n < 2:
+        raise DigitrecError(f"--n: an ensemble needs at least 2 members, got {n}")
+    plan = []
+    for i in range(n):
+        name, seed = recipes[i % len(recipes)], i // len(recipes)
+        plan.append((name, seed, f"seed-{seed}" if len(recipes) == 1 else f"{name}-seed-{seed}"))
+    return plan
+
+
 def _train_members(args) -> list[Path]:
-    """Each member in OUT/seed-K; finished members are kept, interrupted ones resumed."""
-    if args.n < 2:
-        raise DigitrecError(f"--n: an ensemble needs at least 2 members, got {args.n}")
+    """Each member in OUT/seed-K (OUT/RECIPE-seed-K for several recipes); finished members are kept,
+    interrupted ones resumed."""
+    plan = member_plan(args.recipe, args.n)
     paths = []
-    for seed in range(args.n):
-        run_dir = Path(args.out) / f"seed-{seed}"
+    for i, (recipe, seed, folder) in enumerate(plan):
+        run_dir = Path(args.out) / folder
         progress = False if args.quiet else None
         if not (run_dir / MODEL).exists():
-            print(f"member {seed + 1}/{args.n}: {args.recipe} recipe, seed {seed}")
+            print(f"member {i + 1}/{args.n}: {recipe} recipe, seed {seed}")
             if (run_dir / CHECKPOINT).exists():
                 resume_run(run_dir, progress=progress)
             else:
                 overrides = {"seed": seed, "threads": args.threads}
                 overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
                                                     ("val_size", args.val_size)) if v is not None})
-                train_run(recipe_config(args.recipe, **overrides), run_dir, progress=progress)
+                train_run(recipe_config(recipe, **overrides), run_dir, progress=progress)
         paths.append(run_dir / MODEL)
     return paths
 
