@@ -9,13 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-
-from digitrec.train import Trainer
 
 from helpers import assert_user_error, run_cli
 
@@ -133,26 +130,3 @@ def test_evaluate_prints_metrics_and_json(quick_run):
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, fragment):
     assert_user_error(run_cli("train", *QUICK, *args, "--out", tmp_path / "r"), fragment)
-
-
-def test_without_augmentation_the_fixed_first_layers_run_once_with_the_same_result(mnist_train):
-    """The fast recipe's deskewing and normalising run once over the training set, not per batch:
-    a few steps that way end with the weights of the per-batch way, to float rounding."""
-    from digitrec.data import Dataset
-    from digitrec.recipes import recipe_config
-
-    small = Dataset(mnist_train.images[:640], mnist_train.labels[:640], mnist_train.source)
-    weights = []
-    for cached in (True, False):
-        trainer = Trainer(recipe_config("fast", threads=1), small, None, Path("unused"), log=lambda _: None,
-                          progress=False)
-        assert trainer.fixed == 2  # Deskew, Normalize
-        if not cached:
-            trainer.fixed = 0
-        trainer.run(checkpoints=False)
-        assert (trainer.inputs is not None) == cached
-        weights.append(torch.cat([p.detach().flatten() for p in trainer.model.parameters()]))
-    torch.testing.assert_close(weights[0], weights[1], atol=1e-4, rtol=0)
-    augmented = Trainer(recipe_config("fast", threads=1, augment="affine"), small, None, Path("unused"),
-                        log=lambda _: None, progress=False)
-    assert augmented.fixed == 0  # augmentation changes the pixels every epoch: nothing to cache

@@ -15,7 +15,7 @@ of every global batch of `--batch-size` images.
 BatchNorm: on CUDA the model gets SyncBatchNorm, so statistics are taken over
 the whole global batch, exactly as on one process. torch's SyncBatchNorm does
 not run on CPU tensors, so on CPU (gloo) each rank normalises over its own
-slice (the fast recipe's 128 / 2 = 64 images: still plenty) and the
+slice (256 / 2 = 128 images with the fast recipe: still plenty) and the
 running statistics are averaged over the ranks at the end of every epoch,
 before validation and the checkpoint, so all ranks hold the same model.
 """

@@ -106,20 +106,6 @@ class Dropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(1 / (1 - self.p))
 
 
-def fixed_input_layers(model: nn.Module) -> int:
-    """How many leading layers of a Sequential model are fixed functions of the pixels (Normalize,
-    Deskew: no parameters, no randomness). Training without augmentation can run them once over
-    the whole training set instead of on every batch (train.Trainer)."""
-    if not isinstance(model, nn.Sequential):
-        return 0
-    count = 0
-    for layer in model:
-        if not isinstance(layer, (Normalize, Deskew)):
-            break
-        count += 1
-    return count
-
-
 # --- the starting projects' architectures (Keras "valid" convs, 2x2 pools) ---
 
 

@@ -30,7 +30,7 @@ from .fileio import atomic_write
 from .flatparams import flatten_parameters
 from .inference import predict_proba, to_input
 from .modelfile import load_checkpoint, load_state, save_checkpoint, save_model
-from .models import TTA_VIEWS, count_parameters, create_model, fixed_input_layers, with_tta
+from .models import TTA_VIEWS, count_parameters, create_model, with_tta
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
@@ -172,11 +172,6 @@ class Trainer:
         self.augment = get_augment(cfg.augment)
         self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
         self.images = torch.from_numpy(train_ds.images).to(self.device)  # (N, 28, 28) uint8
-        # Without augmentation the model's first layers (normalising, deskewing) see the same pixels
-        # every epoch: run them once, inside the first epoch's timing, and train the rest on the result.
-        self.fixed = fixed_input_layers(self.model) if self.augment is None and self.dist.world == 1 else 0
-        self.inputs: torch.Tensor | None = None  # (N, 1, H, W) float: the fixed layers' output
-        self.trunk = self.model[self.fixed:] if self.fixed else None  # the layers after them, same weights
         self.labels = torch.from_numpy(train_ds.labels).to(self.device)  # (N,) int64
         self.val = val_ds
         self.history: list[EpochStats] = []
@@ -216,8 +211,6 @@ class Trainer:
         cfg, model = self.cfg, self.model
         model.train()
         start = time.perf_counter()
-        if self.fixed and self.inputs is None:
-            self.inputs = self._fixed_inputs()
         order = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
         total_steps = self.steps_per_epoch * cfg.epochs
         loss_sum = torch.zeros((), device=self.device)
@@ -244,17 +237,14 @@ class Trainer:
     def _step(self, idx: torch.Tensor, lr: float, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        x = to_input(self.images[idx])  # (B, 1, 28, 28) float in [0, 1]
         y = self.labels[idx]
-        if self.inputs is not None:  # the fixed first layers already ran over the whole set
-            x, net = self.inputs[idx], self.trunk
-        else:
-            x, net = to_input(self.images[idx]), self.net  # (B, 1, 28, 28) float in [0, 1]
-            if self.augment is not None:
-                x = self.augment(x)
+        if self.augment is not None:
+            x = self.augment(x)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            logits = net(x)
+            logits = self.net(x)
         loss = nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=self.flat is None)  # None would cut the flat gradient's views loose
         (loss * weight).backward()  # weight: this rank's share of a global batch (Dist.shard_batch)
@@ -262,12 +252,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         return loss.detach(), (logits.argmax(1) == y).sum()
-
-    def _fixed_inputs(self, chunk: int = 4096) -> torch.Tensor:
-        """The fixed first layers applied to every training image, in chunks (float32, as per batch)."""
-        layers = self.model[:self.fixed]
-        with torch.no_grad():
-            return torch.cat([layers(to_input(self.images[i:i + chunk])) for i in range(0, len(self.images), chunk)])
 
     def final_model(self, tta: bool = True) -> nn.Module:
         """The model to evaluate and save: the EMA weights when EMA is on, inside test-time
