@@ -117,3 +117,14 @@ def test_dropout_drops_its_share_keeps_the_mean_and_the_memory_layout():
     assert not torch.equal(drop(x), y)  # a fresh mask each call
     assert drop(torch.ones(5, 3)).shape == (5, 3)  # sizes that are no multiple of four
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_fast_model_stem_choice_and_unknown_stem():
+    """stem='stride2' replaces the first convolution + max-pooling by one stride-2 convolution:
+    the same output shape, one layer fewer; anything else is a one-line error."""
+    x = torch.rand(2, 1, 28, 28)
+    pooled, strided = create_model("bn-conv3-w16", crop=20), create_model("bn-conv3-w16", crop=20, stem="stride2")
+    assert pooled(x).shape == strided(x).shape == (2, 10)
+    assert len(strided) == len(pooled) - 1 and strided[1].stride == (2, 2)
+    with pytest.raises(DigitrecError, match="stem"):
+        create_model("bn-conv3-w16", stem="fancy")
