@@ -11,7 +11,7 @@ from ..evaluate import compute_metrics
 from ..inference import predict_proba
 from ..modelfile import save_model
 from ..models import TTA_VIEWS
-from ..recipes import RECIPES, recipe_config
+from ..recipes import RECIPES, check_recipe, recipe_config
 from ..train import CHECKPOINT, MODEL
 from ..workflow import resume_run, train_run
 
@@ -41,8 +41,7 @@ def member_plan(recipe_arg: str, n: int) -> list[tuple[str, int, str]]:
     seeds from 0: members of different recipes err on different digits, so the average gains more."""
     recipes = [r.strip() for r in recipe_arg.split(",")]
     for name in recipes:
-        if name not in RECIPES:
-            raise DigitrecError(f"--recipe: unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
+        check_recipe(name)
     if n < 2:
         raise DigitrecError(f"--n: an ensemble needs at least 2 members, got {n}")
     plan = []
