@@ -29,6 +29,7 @@ from .errors import DigitrecError
 from .fileio import atomic_write
 from .flatparams import flatten_parameters
 from .inference import predict_proba, to_input
+from .kernels import training_view
 from .modelfile import load_checkpoint, load_state, save_checkpoint, save_model
 from .models import TTA_VIEWS, count_parameters, create_model, with_tta
 
@@ -166,6 +167,8 @@ class Trainer:
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
+        if self.dist.world == 1:  # the same layers and parameters, its first conv-pool-ReLU one native kernel
+            self.net = training_view(self.model, self.log)
         # one flat tensor for the optimizer (flatparams); DDP keeps its own per-parameter gradient buckets
         self.flat = flatten_parameters(self.model) if self.dist.world == 1 else None
         self.optimizer = make_optimizer(cfg, [self.flat] if self.flat is not None else self.model.parameters())
