@@ -128,3 +128,18 @@ def test_fast_model_stem_choice_and_unknown_stem():
     assert len(strided) == len(pooled) - 1 and strided[1].stride == (2, 2)
     with pytest.raises(DigitrecError, match="stem"):
         create_model("bn-conv3-w16", stem="fancy")
+
+
+def test_fixed_stem_trains_everything_but_the_first_block():
+    """fixed_stem=True (the fast recipe): the stem keeps its initial weights, the rest learns."""
+    torch.manual_seed(0)
+    model = create_model("bn-conv3-w16", crop=20, deskew=True, stem="stride2", fixed_stem=True)
+    stem = [p for layer in list(model)[2:4] for p in layer.parameters()]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert len(stem) == 3 and not any(p.requires_grad for p in stem)  # conv weight, BatchNorm scale and shift
+    assert changed == {n for n, p in model.named_parameters() if p.requires_grad} and changed

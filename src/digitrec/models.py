@@ -181,16 +181,21 @@ def _conv_pool_bn(cin: int, cout: int) -> list[nn.Module]:
 
 
 @register_model("bn-conv3-w16", "fast: 3 conv-pool-BN blocks (16-32-64), global max pool; ~99% in one epoch")
-def bn_conv3(width: int = 16, crop: int = 0, deskew: bool = False, stem: str = "pool", mean: float = MNIST_MEAN,
-             std: float = MNIST_STD) -> nn.Module:
+def bn_conv3(width: int = 16, crop: int = 0, deskew: bool = False, stem: str = "pool", fixed_stem: bool = False,
+             mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
     """`crop` reads only the central crop×crop pixels; `deskew` straightens each digit first
     (deskew.Deskew), which lets one epoch learn more; `stem` "stride2" makes the first block a
     stride-2 convolution instead of convolution + max-pooling. The fast recipe uses all three
-    (crop 20): the full-size first activation and its pooling were a third of its step time."""
+    (crop 20): the full-size first activation and its pooling were a third of its step time.
+    `fixed_stem` leaves the first block's weights (convolution, BatchNorm scale and shift) at their
+    random initial values: 16 random 3x3 filters, batch-normalised, serve one epoch as well as
+    trained ones, and nothing then needs the gradient of the second block's input."""
     if stem not in ("pool", "stride2"):
         raise DigitrecError(f"model: stem must be 'pool' or 'stride2', got {stem!r}")
     w = width
     first = (_conv_pool_bn(1, w) if stem == "pool" else _conv_bn(1, w, 3, 2))  # (B, w, side/2, side/2)
+    for layer in first if fixed_stem else []:
+        layer.requires_grad_(False)
     return nn.Sequential(  # a deskewing model crops as it resamples: the same pixels, fewer computed
         *([Deskew(out=crop), Normalize(mean, std)] if deskew else [Normalize(mean, std, crop=crop)]),
         *first,
