@@ -388,3 +388,40 @@ void stem_backward(const float *x, const float *w, const float *gamma, const flo
         }
     }
 }
+
+/* Optimizer steps over one flat float32 tensor (flatparams.py), the same arithmetic as PyTorch's
+ * single-tensor Adam/AdamW and SGD in one pass. Why: torch.optim spends ~0.4 ms a step on Python
+ * bookkeeping and five or six elementwise passes, 8% of a classic step for 0.1M parameters.
+ * Adam: decoupled != 0 is AdamW's weight decay; bc1 = 1 - beta1^t, bc2_sqrt = sqrt(1 - beta2^t). */
+void adam_step(float *p, const float *g, float *m, float *v, long n, float lr, float beta1, float beta2,
+               float eps, float wd, int decoupled, float bc1, float bc2_sqrt, int threads) {
+    const float step_size = lr / bc1, w1 = 1.0f - beta1, w2 = 1.0f - beta2, shrink = 1.0f - lr * wd;
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) {
+        float gi = g[i], pi = p[i];
+        if (decoupled)
+            pi *= shrink;
+        else
+            gi += wd * pi;
+        float mi = m[i] + w1 * (gi - m[i]); /* lerp, as torch computes it for weights below 0.5 */
+        float vi = v[i] * beta2 + w2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+    }
+}
+
+/* SGD with momentum (dampening d) and optional Nesterov; `first`: the buffer starts as the gradient. */
+void sgd_step(float *p, const float *g, float *buf, long n, float lr, float momentum, float dampening,
+              float wd, int nesterov, int first, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) {
+        float d = g[i] + wd * p[i];
+        if (momentum != 0.0f) {
+            float b = first ? d : buf[i] * momentum + (1.0f - dampening) * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] -= lr * d;
+    }
+}

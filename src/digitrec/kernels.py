@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 SOURCE = Path(__file__).with_name("kernels.c")
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
 _lib: ctypes.CDLL | None = None
 _why_not: str | None = None
 
@@ -78,6 +78,8 @@ def library() -> ctypes.CDLL | None:
         f = ctypes.c_float
         lib.stem_forward.argtypes = [p, p, p, p, i, i, i, i, f, f, p, p, p, p, p, p, i, i]
         lib.stem_backward.argtypes = [p, p, p, p, p, p, p, p, i, i, i, i, i, p, p, p, i]
+        lib.adam_step.argtypes = [p, p, p, p, ctypes.c_long, f, f, f, f, f, i, f, f, i]
+        lib.sgd_step.argtypes = [p, p, p, ctypes.c_long, f, f, f, f, i, i, i]
         lib.pool_forward.argtypes = [p, i, i, i, i, i, i, p, p, i]
         lib.pool_backward.argtypes = [p, p, i, i, i, i, i, p, i]
         _lib = lib

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from . import optim
 from .augment import get_augment
 from .data import Dataset
 from .device import pick_device, set_threads
@@ -105,12 +106,13 @@ class EpochStats:
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """The optimizer of `cfg` over `params` (the model's parameters, or their flat buffer)."""
+    """The optimizer of `cfg` over `params` (the model's parameters, or their flat buffer): PyTorch's,
+    stepping a flat buffer in one native pass (optim.py)."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+        return optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
