@@ -106,6 +106,20 @@ def run_recipe(name: str, seed: int, train, val, test, **overrides) -> dict:
             "images_per_s": len(train) * cfg.epochs / elapsed}
 
 
+def matmul_gflops(repeats: int = 9) -> float:
+    """Median bfloat16 2048^3 matrix-product rate: how fast this machine is right now. On a shared
+    machine the same epoch can take 30% longer from one minute to the next; this line says which
+    kind of minute a table was measured in (this project's CPU peaks near 413 GFLOP/s)."""
+    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * 2048 ** 3 / statistics.median(times) / 1e9
+
+
 def from_run(run_dir: Path) -> dict:
     """A finished `digitrec train` run folder as a result row (its own timings and test accuracy),
     for recipes too long to train inside the benchmark (the best recipe: ~11 min a seed)."""
@@ -165,7 +179,7 @@ def main() -> None:
     train, val = train_val_split(load_mnist("train", args.data_dir), 5000)
     test = load_mnist("test", args.data_dir)
     print(f"data loaded in {time.perf_counter() - t0:.2f}s; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads; bfloat16 matmul {matmul_gflops():.0f} GFLOP/s")
 
     base, ours = [], []
     for i in range(args.epoch_runs):  # A B A B: both see the same machine load
@@ -189,6 +203,7 @@ def main() -> None:
         results = [from_run(Path(d)) for d in args.runs]
         rows.append(summarise(f"{results[0]['recipe']} [runs]", results))
     print_rows(rows)
+    print(f"bfloat16 matmul at the end: {matmul_gflops():.0f} GFLOP/s")
 
 
 if __name__ == "__main__":
