@@ -1,14 +1,20 @@
-/* digitrec's one native kernel: a first block of conv (1 input channel, 3x3, valid) -> 2x2 max-pool
- * -> ReLU computed in one pass, forward and backward (weight and bias gradients; the input is data).
+/* digitrec's native training kernels, for the layers eager PyTorch runs far below the arithmetic's
+ * cost on a CPU (kernels.py loads them with ctypes; optim.py uses the optimizer steps):
+ *   cpr_*   a first block of conv (1 input channel, 3x3, valid) -> 2x2 max-pool -> ReLU, forward and
+ *           backward (weight and bias gradients; the input is data);
+ *   stem_*  a stride-2 stem of conv (1 input channel) -> batch-statistics BatchNorm -> ReLU;
+ *   pool_*  2x2 max-pooling [+ ReLU] of channels-last activations;
+ *   adam_step, sgd_step   one pass over a flat parameter tensor.
  *
- * Why: in eager PyTorch this block of conv2-fc64 writes a 24x24x32 activation, pools it with int64
- * indices, zero-fills a gradient of the same size and scatters into it: about 40% of a classic
- * training step for 1% of its arithmetic. Here each pooled output is the max of four 9-tap dot
- * products kept in registers, and the backward pass needs only a one-byte "which of the four" code.
+ * Why the first: in eager PyTorch this block of conv2-fc64 writes a 24x24x32 activation, pools it
+ * with int64 indices, zero-fills a gradient of the same size and scatters into it: about 40% of a
+ * classic training step for 1% of its arithmetic. Here each pooled output is the max of four 9-tap
+ * dot products kept in registers, and the backward pass needs only a one-byte "which of the four".
  *
- * Layouts: x (N, H, W) float32; w (9, Cp) float32 and b (Cp), channels zero-padded to Cp, a multiple
- * of 16; y and arg (N, Ho, Wo, C), i.e. channels-last; g (N, Ho, Wo, C) float32. Built with -fopenmp
- * against the libgomp that PyTorch has already loaded, so both share one thread pool.
+ * cpr layouts: x (N, H, W) float32; w (9, Cp) float32 and b (Cp), channels zero-padded to Cp, a
+ * multiple of 16; y and arg (N, Ho, Wo, C), i.e. channels-last; g (N, Ho, Wo, C) bfloat16 or float32.
+ * Built with -fopenmp against the libgomp that PyTorch has already loaded, so both share one thread
+ * pool.
  */
 #include <stdint.h>
 #include <math.h>

@@ -1,15 +1,17 @@
-"""A fused first block for training the starting projects' networks: conv → max-pool → ReLU in one pass.
+"""Native kernels for training: fused first blocks, 2x2 max-pooling, and (for optim.py) optimizer steps.
 
 Why: conv2-fc64's first block (a 1→32 convolution at 26×26, 2×2 max-pooling, ReLU) costs eager
 PyTorch about 40% of a training step, nearly all of it writing, pooling, zero-filling and scattering
-a 24×24×32 activation and its gradient, not arithmetic. kernels.c computes each pooled output as the
-max of four 9-tap dot products held in registers and remembers only which of the four won, in one
-byte; its backward pass returns the weight and bias gradients (the input is data and needs none).
+a 24×24×32 activation and its gradient, not arithmetic; the fast recipe's stride-2 stem
+(convolution, BatchNorm, ReLU) and its max-pooling pay a fixed per-op cost far above their 4 MFLOP.
+kernels.c does each in one pass: a pooled output is the max of four 9-tap dot products held in
+registers, and only a byte per output remembers which of the four won.
 
 The C file is compiled once per machine with the system C compiler (`cc`, cached under
 ~/.cache/digitrec) and loaded with ctypes; where there is no compiler, training uses the ordinary
-PyTorch layers and says so. The fused block only ever runs inside the training loop (train.py): the
-model, its file, its ONNX export and its predictions are the ordinary layers.
+PyTorch layers and says so. The fused layers only ever run inside the training loop (train.py,
+through `training_view`): the model, its file, its ONNX export and its predictions are the
+ordinary layers.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class Trainer:
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
-        if self.dist.world == 1:  # the same layers and parameters, its first conv-pool-ReLU one native kernel
+        if self.dist.world == 1:  # the same layers and parameters, trained through native kernels (kernels.py)
             self.net = training_view(self.model, self.log)
         # one flat tensor for the optimizer (flatparams); DDP keeps its own per-parameter gradient buckets
         self.flat = flatten_parameters(self.model) if self.dist.world == 1 else None
