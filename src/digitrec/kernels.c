@@ -33,6 +33,32 @@ static inline uint16_t to_bf16(float f) {  /* round to nearest even, as PyTorch 
     return (uint16_t)(u >> 16);
 }
 
+/* 16 channels of a per-channel array, from channel 16 * cb */
+static inline v16f vec(const float *p, int cb) {
+    v16f v;
+    memcpy(&v, p + cb * 16, 64);
+    return v;
+}
+
+/* the first n (<= 16) lanes of v at y + o, as float32 or rounded to nearest-even bfloat16 */
+static inline void store_rounded(void *y, size_t o, v16f v, int n, int bf16) {
+    if (n == 16 && bf16) {
+        v16u u = (v16u)v;
+        u += 0x7FFFu + ((u >> 16) & 1u);
+        v16h h = __builtin_convertvector(u >> 16, v16h);
+        memcpy((uint16_t *)y + o, &h, 32);
+    } else if (n == 16) {
+        memcpy((float *)y + o, &v, 64);
+    } else {
+        for (int l = 0; l < n; l++) {
+            if (bf16)
+                ((uint16_t *)y)[o + l] = to_bf16(v[l]);
+            else
+                ((float *)y)[o + l] = v[l];
+        }
+    }
+}
+
 static inline float to_float(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
@@ -104,25 +130,12 @@ void cpr_forward(const float *x, const float *w, const float *b, int N, int H, i
                     a = (a & pos) | (4 & ~pos);
                     best = (v16f)((v16i)best & pos);  /* the ReLU */
                     size_t o = (((size_t)n * Ho + i) * Wo + j) * C + cb * 16;
+                    store_rounded(y, o, best, n16, bf16);
                     if (n16 == 16) {  /* a whole vector: store it at once */
                         v16b a8 = __builtin_convertvector(a, v16b);
                         memcpy(arg + o, &a8, 16);
-                        if (bf16) {
-                            v16u u = (v16u)best;
-                            u += 0x7FFFu + ((u >> 16) & 1u);
-                            v16h h = __builtin_convertvector(u >> 16, v16h);
-                            memcpy((uint16_t *)y + o, &h, 32);
-                        } else {
-                            memcpy((float *)y + o, &best, 64);
-                        }
                     } else {
-                        for (int l = 0; l < n16; l++) {
-                            if (bf16)
-                                ((uint16_t *)y)[o + l] = to_bf16(best[l]);
-                            else
-                                ((float *)y)[o + l] = best[l];
-                            arg[o + l] = (uint8_t)a[l];
-                        }
+                        for (int l = 0; l < n16; l++) arg[o + l] = (uint8_t)a[l];
                     }
                 }
         }
@@ -283,8 +296,7 @@ void stem_forward(const float *x, const float *w /* (9, C) */, const float *gamm
 #pragma omp single
         for (int c = 0; c < C; c++) mean[c] /= (float)M;
         for (int cb = 0; cb < nb; cb++) {  /* the variance about the mean (two passes: no cancellation) */
-            v16f m, s = {0};
-            memcpy(&m, mean + cb * 16, 64);
+            v16f m = vec(mean, cb), s = {0};
 #pragma omp for schedule(static) nowait
             for (size_t r = 0; r < M; r++) {
                 v16f d;
@@ -304,11 +316,7 @@ void stem_forward(const float *x, const float *w /* (9, C) */, const float *gamm
             rstd[c] = 1.0f / sqrtf(var + eps);
         }
         for (int cb = 0; cb < nb; cb++) {  /* normalise, scale, shift, ReLU */
-            v16f m, rs, ga, be;
-            memcpy(&m, mean + cb * 16, 64);
-            memcpy(&rs, rstd + cb * 16, 64);
-            memcpy(&ga, gamma + cb * 16, 64);
-            memcpy(&be, beta + cb * 16, 64);
+            v16f m = vec(mean, cb), rs = vec(rstd, cb), ga = vec(gamma, cb), be = vec(beta, cb);
             v16f scale = rs * ga, shift = be - m * rs * ga;
 #pragma omp for schedule(static) nowait
             for (size_t r = 0; r < M; r++) {
@@ -316,21 +324,14 @@ void stem_forward(const float *x, const float *w /* (9, C) */, const float *gamm
                 memcpy(&v, z + r * C + cb * 16, 64);
                 v = v * scale + shift;
                 v = (v16f)((v16i)v & (v > 0));
-                if (bf16) {
-                    v16u u = (v16u)v;
-                    u += 0x7FFFu + ((u >> 16) & 1u);
-                    v16h h = __builtin_convertvector(u >> 16, v16h);
-                    memcpy((uint16_t *)y + r * C + cb * 16, &h, 32);
-                } else {
-                    memcpy((float *)y + r * C + cb * 16, &v, 64);
-                }
+                store_rounded(y, r * C + cb * 16, v, 16, bf16);
             }
         }
     }
 }
 
 /* g (N, Ho, Wo, C) bfloat16 or float32; writes dw (C, 9), dgamma and dbeta (C). */
-void stem_backward(const float *x, const float *w, const float *gamma, const float *beta, const float *z,
+void stem_backward(const float *x, const float *gamma, const float *beta, const float *z,
                    const float *mean, const float *rstd, const void *g, int g_bf16, int N, int H, int W, int C,
                    float *dw, float *dgamma, float *dbeta, int threads) {
     const int Ho = (H + 1) / 2, Wo = (W + 1) / 2, nb = C / 16;
@@ -338,16 +339,12 @@ void stem_backward(const float *x, const float *w, const float *gamma, const flo
     memset(dw, 0, sizeof(float) * 9 * C);
     memset(dgamma, 0, sizeof(float) * C);
     memset(dbeta, 0, sizeof(float) * C);
-    (void)w;
 #pragma omp parallel num_threads(threads)
     {
         float px[9];
         for (int cb = 0; cb < nb; cb++) {  /* the ReLU's mask, then BatchNorm's two sums */
-            v16f m, rs, ga, be, sg = {0}, sgx = {0};
-            memcpy(&m, mean + cb * 16, 64);
-            memcpy(&rs, rstd + cb * 16, 64);
-            memcpy(&ga, gamma + cb * 16, 64);
-            memcpy(&be, beta + cb * 16, 64);
+            v16f m = vec(mean, cb), rs = vec(rstd, cb), ga = vec(gamma, cb), be = vec(beta, cb);
+            v16f sg = {0}, sgx = {0};
 #pragma omp for schedule(static) nowait
             for (size_t r = 0; r < M; r++) {
                 v16f v, xh;
@@ -366,13 +363,8 @@ void stem_backward(const float *x, const float *w, const float *gamma, const flo
         }
 #pragma omp barrier
         for (int cb = 0; cb < nb; cb++) {  /* the gradient at the convolution's output, into dw */
-            v16f m, rs, ga, be, db, dg, aw[9] = {{0}};
-            memcpy(&m, mean + cb * 16, 64);
-            memcpy(&rs, rstd + cb * 16, 64);
-            memcpy(&ga, gamma + cb * 16, 64);
-            memcpy(&be, beta + cb * 16, 64);
-            memcpy(&db, dbeta + cb * 16, 64);
-            memcpy(&dg, dgamma + cb * 16, 64);
+            v16f m = vec(mean, cb), rs = vec(rstd, cb), ga = vec(gamma, cb), be = vec(beta, cb);
+            v16f db = vec(dbeta, cb), dg = vec(dgamma, cb), aw[9] = {{0}};
             const float inv_m = 1.0f / (float)M;
 #pragma omp for schedule(static) nowait
             for (int n = 0; n < N; n++)

@@ -79,7 +79,7 @@ def library() -> ctypes.CDLL | None:
         lib.cpr_backward.argtypes = [p, p, i, p, i, i, i, i, i, p, p, i]
         f = ctypes.c_float
         lib.stem_forward.argtypes = [p, p, p, p, i, i, i, i, f, f, p, p, p, p, p, p, i, i]
-        lib.stem_backward.argtypes = [p, p, p, p, p, p, p, p, i, i, i, i, i, p, p, p, i]
+        lib.stem_backward.argtypes = [p, p, p, p, p, p, p, i, i, i, i, i, p, p, p, i]
         lib.adam_step.argtypes = [p, p, p, p, ctypes.c_long, f, f, f, f, f, i, f, f, i]
         lib.sgd_step.argtypes = [p, p, p, ctypes.c_long, f, f, f, f, i, i, i]
         lib.pool_forward.argtypes = [p, i, i, i, i, i, i, p, p, i]
@@ -94,14 +94,36 @@ def unavailable() -> str | None:
     return _why_not
 
 
+def _images(x: torch.Tensor) -> torch.Tensor:
+    """A (N, 1, H, W) batch as the kernels read it: (N, H, W) float32, contiguous."""
+    n, _, h, w = x.shape
+    return x.detach().reshape(n, h, w).float().contiguous()
+
+
+def _taps(weight: torch.Tensor) -> torch.Tensor:
+    """A (C, 1, 3, 3) convolution weight as (9, C) float32: one row of C channels per tap."""
+    return weight.detach().float().reshape(weight.shape[0], 9).t()
+
+
+def _channels_last_grad(grad: torch.Tensor) -> torch.Tensor:
+    """An (N, C, H, W) gradient as the (N, H, W, C) bfloat16 or float32 tensor the kernels read."""
+    g = grad.permute(0, 2, 3, 1)
+    return g if g.dtype in (torch.bfloat16, torch.float32) and g.is_contiguous() else g.float().contiguous()
+
+
+def _autocast_bf16() -> bool:
+    """Is bfloat16 autocast on, so a fused block should hand bfloat16 to the next layer?"""
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
 class _ConvPoolReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, bf16: bool) -> torch.Tensor:
         n, _, h, w = x.shape
         c = weight.shape[0]
         cp = -(-c // 16) * 16
-        x32 = x.detach().reshape(n, h, w).float().contiguous()
-        wt, b = weight.detach().float().reshape(c, 9).t(), bias.detach().float()
+        x32 = _images(x)
+        wt, b = _taps(weight), bias.detach().float()
         if cp != c:  # zero channels up to a whole vector
             wt, b = nn.functional.pad(wt, (0, cp - c)), nn.functional.pad(b, (0, cp - c))
         wt = wt.contiguous()
@@ -119,9 +141,7 @@ class _ConvPoolReLU(torch.autograd.Function):
         n, h, w = x32.shape
         c = ctx.channels
         cp = -(-c // 16) * 16
-        g = grad.permute(0, 2, 3, 1)
-        if g.dtype not in (torch.bfloat16, torch.float32) or not g.is_contiguous():
-            g = g.float().contiguous()
+        g = _channels_last_grad(grad)
         dw, db = torch.empty(c, 1, 3, 3), torch.empty(c)
         library().cpr_backward(x32.data_ptr(), g.data_ptr(), int(g.dtype == torch.bfloat16), arg.data_ptr(),
                                n, h, w, c, cp, dw.data_ptr(), db.data_ptr(), torch.get_num_threads())
@@ -162,8 +182,8 @@ class MaxPool2x2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.dim() == 4 and x.dtype in (torch.float32, torch.bfloat16) and x.shape[1] % 16 == 0
-                and x.shape[2] % 2 == 0
-                and x.shape[3] % 2 == 0 and x.is_contiguous(memory_format=torch.channels_last)):
+                and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+                and x.is_contiguous(memory_format=torch.channels_last)):
             return _MaxPool.apply(x, self.relu)
         y = nn.functional.max_pool2d(x, 2)
         return torch.relu(y) if self.relu else y
@@ -175,8 +195,8 @@ class _Stem(torch.autograd.Function):
         n, _, h, w = x.shape
         c = weight.shape[0]
         ho, wo = (h + 1) // 2, (w + 1) // 2
-        x32 = x.detach().reshape(n, h, w).float().contiguous()
-        wt = weight.detach().float().reshape(c, 9).t().contiguous()
+        x32 = _images(x)
+        wt = _taps(weight).contiguous()
         ga, be = gamma.detach().float().contiguous(), beta.detach().float().contiguous()
         z = torch.empty(n, ho, wo, c)
         mean, rstd = torch.empty(c), torch.empty(c)
@@ -185,19 +205,17 @@ class _Stem(torch.autograd.Function):
                                bn.momentum, bn.running_mean.data_ptr(), bn.running_var.data_ptr(), z.data_ptr(),
                                mean.data_ptr(), rstd.data_ptr(), y.data_ptr(), int(bf16), torch.get_num_threads())
         bn.num_batches_tracked.add_(1)
-        ctx.save_for_backward(x32, wt, ga, be, z, mean, rstd)
+        ctx.save_for_backward(x32, ga, be, z, mean, rstd)
         return y.permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x32, wt, ga, be, z, mean, rstd = ctx.saved_tensors
+        x32, ga, be, z, mean, rstd = ctx.saved_tensors
         n, h, w = x32.shape
-        c = wt.shape[1]
-        g = grad.permute(0, 2, 3, 1)
-        if g.dtype not in (torch.bfloat16, torch.float32) or not g.is_contiguous():
-            g = g.float().contiguous()
+        c = mean.shape[0]
+        g = _channels_last_grad(grad)
         dw, dgamma, dbeta = torch.empty(c, 1, 3, 3), torch.empty(c), torch.empty(c)
-        library().stem_backward(x32.data_ptr(), wt.data_ptr(), ga.data_ptr(), be.data_ptr(), z.data_ptr(),
+        library().stem_backward(x32.data_ptr(), ga.data_ptr(), be.data_ptr(), z.data_ptr(),
                                 mean.data_ptr(), rstd.data_ptr(), g.data_ptr(), int(g.dtype == torch.bfloat16),
                                 n, h, w, c, dw.data_ptr(), dgamma.data_ptr(), dbeta.data_ptr(),
                                 torch.get_num_threads())
@@ -215,8 +233,7 @@ class FusedStem(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad or not self.bn.training:
             return torch.relu(self.bn(self.conv(x)))
-        bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-        return _Stem.apply(x, self.conv.weight, self.bn.weight, self.bn.bias, self.bn, bf16)
+        return _Stem.apply(x, self.conv.weight, self.bn.weight, self.bn.bias, self.bn, _autocast_bf16())
 
 
 class FusedConvPoolReLU(nn.Module):
@@ -229,8 +246,7 @@ class FusedConvPoolReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:  # the kernel gives no input gradient; the first layer never needs one
             return torch.relu(nn.functional.max_pool2d(self.conv(x), 2))
-        bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-        return _ConvPoolReLU.apply(x, self.conv.weight, self.conv.bias, bf16)
+        return _ConvPoolReLU.apply(x, self.conv.weight, self.conv.bias, _autocast_bf16())
 
 
 def _pool2(layer: nn.Module) -> bool:
@@ -240,26 +256,28 @@ def _pool2(layer: nn.Module) -> bool:
             and layer.dilation in (1, (1, 1)) and not layer.ceil_mode and not layer.return_indices)
 
 
+def _one_channel_3x3(layer: nn.Module, stride: int, padding: int, bias: bool) -> bool:
+    """Is `layer` the kind of first convolution the kernels compute: 1 input channel, 3x3, zero padding?"""
+    return (isinstance(layer, nn.Conv2d) and layer.in_channels == 1 and layer.kernel_size == (3, 3)
+            and layer.stride == (stride, stride) and layer.padding == (padding, padding)
+            and layer.dilation == (1, 1) and layer.groups == 1 and (layer.bias is not None) == bias
+            and layer.padding_mode == "zeros")
+
+
 def _conv_pool_relu(layers: list[nn.Module], i: int) -> bool:
     """Do layers i..i+2 form conv (1 input channel, 3x3, valid, with bias) → 2x2 max-pool → ReLU?"""
-    conv = layers[i]
-    return (isinstance(conv, nn.Conv2d) and conv.in_channels == 1 and conv.kernel_size == (3, 3)
-            and conv.stride == (1, 1) and conv.padding == (0, 0) and conv.dilation == (1, 1)
-            and conv.groups == 1 and conv.bias is not None and i + 2 < len(layers)
+    return (i + 2 < len(layers) and _one_channel_3x3(layers[i], 1, 0, bias=True)
             and _pool2(layers[i + 1]) and isinstance(layers[i + 2], nn.ReLU))
 
 
 def _conv_bn_relu_stem(layers: list[nn.Module], i: int) -> bool:
     """Do layers i..i+2 form conv (1 input channel, 3x3, stride 2, padding 1, no bias) → BatchNorm
     (affine, running statistics, 16k channels) → ReLU?"""
-    conv = layers[i]
-    if not (isinstance(conv, nn.Conv2d) and conv.in_channels == 1 and conv.kernel_size == (3, 3)
-            and conv.stride == (2, 2) and conv.padding == (1, 1) and conv.dilation == (1, 1)
-            and conv.groups == 1 and conv.bias is None and conv.padding_mode == "zeros" and i + 2 < len(layers)):
+    if not (i + 2 < len(layers) and _one_channel_3x3(layers[i], 2, 1, bias=False)):
         return False
     bn = layers[i + 1]
     return (type(bn) is nn.BatchNorm2d and bn.affine and bn.track_running_stats and bn.momentum is not None
-            and bn.num_features == conv.out_channels and bn.num_features % 16 == 0
+            and bn.num_features == layers[i].out_channels and bn.num_features % 16 == 0
             and bn.running_mean.dtype == torch.float32 and isinstance(layers[i + 2], nn.ReLU))
 
 
