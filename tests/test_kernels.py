@@ -30,7 +30,7 @@ def forward_backward(model, net, x, y, bf16=False):
 
 
 @pytest.mark.parametrize("arch, kwargs, fused", [
-    ("conv2-fc64", {}, (kernels.FusedConvPoolReLU, kernels.MaxPool2x2)),  # the classic recipe's network
+    ("conv2-fc64", {}, (kernels.FusedConvPoolReLU, kernels.FusedConvPool)),  # the classic recipe's network
     ("conv1-fc128", {}, (kernels.FusedConvPoolReLU,)),  # 28 channels: not a whole number of vectors
     (*FAST_MODEL, (kernels.FusedStem, kernels.MaxPool2x2)),  # the fast recipe's network
 ])
@@ -74,6 +74,53 @@ def test_training_through_the_view_trains_the_model():
     opt.step()
     assert not torch.equal(model[1].weight, before)
     assert set(model.state_dict()) == set(create_model("conv2-fc64").state_dict())  # the model file is unchanged
+
+
+@pytest.mark.parametrize("cin", [16, 32, 48, 64])
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv_pool_backward_matches_pytorchs_for_every_input_width(cin, relu):
+    """Only the conv outputs the pooling passed a gradient to are multiplied: the same gradients."""
+    torch.manual_seed(cin)
+    conv = torch.nn.Conv2d(cin, 32, 3)
+    fused = kernels.FusedConvPool(conv, relu)
+    x = torch.randn(6, cin, 12, 10).contiguous(memory_format=torch.channels_last).requires_grad_()
+    gy = torch.randn(6, 32, 5, 4)
+
+    def grads(layer):
+        conv.zero_grad()
+        x.grad = None
+        (layer(x) * gy).sum().backward()
+        return x.grad.clone(), conv.weight.grad.clone(), conv.bias.grad.clone()
+
+    pytorch = grads(lambda t: (torch.relu if relu else torch.nn.Identity())(F.max_pool2d(conv(t), 2)))
+    for ours, theirs in zip(grads(fused), pytorch):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_conv_pool_in_bfloat16_is_no_further_from_float32_than_pytorchs():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(32, 64, 3)
+    x = torch.randn(64, 32, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_()
+    gy = torch.randn(64, 64, 5, 5)
+    pytorch = lambda t: torch.relu(F.max_pool2d(conv(t), 2))  # noqa: E731
+
+    def grads(layer, bf16):
+        conv.zero_grad()
+        x.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = layer(x)
+        (y.float() * gy).sum().backward()
+        return x.grad.clone(), conv.weight.grad.clone(), conv.bias.grad.clone()
+
+    truth = grads(pytorch, False)
+    err = lambda gs: max(((g - t).norm() / t.norm()).item() for g, t in zip(gs, truth))  # noqa: E731
+    assert err(grads(kernels.FusedConvPool(conv, True), True)) <= err(grads(pytorch, True)) * 1.1
+
+
+def test_conv_pool_sends_odd_sides_through_pytorchs_layers():
+    conv = torch.nn.Conv2d(16, 16, 3)
+    x = torch.randn(2, 16, 13, 13)  # an 11x11 conv output: max_pool2d drops the last row and column
+    torch.testing.assert_close(kernels.FusedConvPool(conv, True)(x), torch.relu(F.max_pool2d(conv(x), 2)))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

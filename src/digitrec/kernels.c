@@ -4,6 +4,8 @@
  *           backward (weight and bias gradients; the input is data);
  *   stem_*  a stride-2 stem of conv (1 input channel) -> batch-statistics BatchNorm -> ReLU;
  *   pool_*  2x2 max-pooling [+ ReLU] of channels-last activations;
+ *   cpool_backward  the backward pass of a conv (16k input channels, 3x3, valid) -> 2x2 max-pool
+ *           [-> ReLU] block, multiplying only the conv outputs the pooling passed a gradient to;
  *   adam_step, sgd_step   one pass over a flat parameter tensor.
  *
  * Why the first: in eager PyTorch this block of conv2-fc64 writes a 24x24x32 activation, pools it
@@ -18,12 +20,17 @@
  */
 #include <stdint.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512BW__
+#include <immintrin.h>
+#endif
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef uint16_t v16h __attribute__((vector_size(32)));
+typedef uint16_t v32h __attribute__((vector_size(64)));
 typedef uint8_t v16b __attribute__((vector_size(16)));
 
 static inline uint16_t to_bf16(float f) {  /* round to nearest even, as PyTorch does */
@@ -68,10 +75,11 @@ static inline float to_float(uint16_t h) {
 
 static inline v16f load16(const void *p, size_t i, int bf16) {
     v16f f;
-    if (bf16) {
-        v16h h;
+    if (bf16) {  /* each bfloat16 becomes the top half of a float: interleave it with zeros */
+        v16h h, z = {0};
         memcpy(&h, (const uint16_t *)p + i, 32);
-        v16u u = __builtin_convertvector(h, v16u) << 16;
+        v32h u = __builtin_shufflevector(z, h, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 8, 24, 9, 25,
+                                         10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         memcpy(&f, &u, 64);
     } else {
         memcpy(&f, (const float *)p + i, 64);
@@ -251,6 +259,326 @@ void pool_backward(const void *g, const uint8_t *arg, int N, int H, int W, int C
             }
         }
     }
+}
+
+/* The backward pass of a conv (Cin input channels, 3x3, valid) -> 2x2 max-pool [-> ReLU] block,
+ * from the pooled gradient. Why: the max-pool passes a gradient to one conv output in four, and the
+ * ReLU stops about half of those, yet a convolution's backward pass multiplies every position
+ * (oneDNN's 1.5 ms of conv2-fc64's 3.7 ms step). Here each live (image, pooled output, channel)
+ * adds its gradient times one 3x3xCin input patch to the weight gradient, and times the channel's
+ * weights to the input gradient: the same sums with about an eighth of the products.
+ * x (N, H, W, Cin) the conv's input; g and arg (N, Ho, Wo, C), arg as pool_forward writes it;
+ * wt (C, 3, 3, Cin) float32, the weights the forward pass used. Written, not accumulated:
+ * dw (C, 3, 3, Cin), db (C) unless NULL, dx (N, H, W, Cin) unless NULL. Cin a multiple of 16, <= 64;
+ * C a multiple of 16.
+ *
+ * The live outputs are first listed (about half are live, at random, so a branch per output would be
+ * mispredicted half the time; with AVX-512, 16 at a time, compressed into the list): for dw, one
+ * channel's over all images, where the patch under each starts in x; for dx, one image's, grouped by
+ * the patch they share, so that a group's sum stays in registers. */
+typedef float v16f_u __attribute__((vector_size(64), aligned(4)));  /* a v16f at any float address */
+
+static inline float gradient(const void *g, int g_bf16, size_t o) {
+    return g_bf16 ? to_float(((const uint16_t *)g)[o]) : ((const float *)g)[o];
+}
+
+#ifdef __AVX512BW__
+static inline __m512 gradient16(const void *g, int g_bf16, size_t o) {  /* 16 contiguous gradients */
+    if (g_bf16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)g + o))), 16));
+    return _mm512_loadu_ps((const float *)g + o);
+}
+#endif
+
+/* channel c's live outputs; base[m] is where the window of pooled output m (over all images) starts in x */
+static int live_of_channel(const void *g, int g_bf16, const uint8_t *arg, const int32_t *base, int c, int M,
+                           int W, int Cin, int C, int32_t *off, float *gl) {
+    int cnt = 0;
+#ifdef __AVX512BW__
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i a_shift = _mm_cvtsi32_si128((c & 3) * 8);
+    for (int m0 = 0; m0 < M; m0 += 16) {
+        const __mmask16 in = M - m0 >= 16 ? 0xFFFF : (__mmask16)((1u << (M - m0)) - 1);
+        const __m512i o = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(m0), lane),
+                                                              _mm512_set1_epi32(C)), _mm512_set1_epi32(c));
+        /* aligned 4-byte words, so no gather reads past the end of arg or g */
+        __m512i av = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), in, _mm512_andnot_si512(_mm512_set1_epi32(3), o),
+                                                 arg, 1);
+        av = _mm512_and_si512(_mm512_srl_epi32(av, a_shift), _mm512_set1_epi32(0xFF));
+        __m512 gv;
+        if (g_bf16) {
+            __m512i w = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), in, _mm512_srli_epi32(o, 1), g, 4);
+            w = (c & 1) ? _mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000)) : _mm512_slli_epi32(w, 16);
+            gv = _mm512_castsi512_ps(w);
+        } else {
+            gv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, o, g, 4);
+        }
+        const __mmask16 live = _mm512_mask_cmplt_epi32_mask(in, av, _mm512_set1_epi32(4))
+                               & _mm512_cmp_ps_mask(gv, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        const __m512i dr = _mm512_and_si512(_mm512_srli_epi32(av, 1), _mm512_set1_epi32(1));
+        const __m512i ds = _mm512_and_si512(av, _mm512_set1_epi32(1));
+        const __m512i ov = _mm512_add_epi32(_mm512_maskz_loadu_epi32(in, base + m0),
+                                            _mm512_add_epi32(_mm512_mullo_epi32(dr, _mm512_set1_epi32(W * Cin)),
+                                                             _mm512_mullo_epi32(ds, _mm512_set1_epi32(Cin))));
+        _mm512_storeu_si512(off + cnt, _mm512_maskz_compress_epi32(live, ov));  /* lists have 16 spare */
+        _mm512_storeu_ps(gl + cnt, _mm512_maskz_compress_ps(live, gv));
+        cnt += __builtin_popcount(live);
+    }
+#else
+    for (int m = 0; m < M; m++) {
+        const size_t o = (size_t)m * C + c;
+        const int a = arg[o];
+        const float gv = gradient(g, g_bf16, o);
+        off[cnt] = base[m] + ((a >> 1) & 1) * W * Cin + (a & 1) * Cin;
+        gl[cnt] = gv;
+        cnt += (a < 4) & (gv != 0.0f);
+    }
+#endif
+    return cnt;
+}
+
+/* image n's live outputs, grouped by pooled output q and window position a: group (q, a) ends at
+ * ends[4q + a] */
+static void live_of_image(const void *g, int g_bf16, const uint8_t *arg, int n, int P, int C, int32_t *ends,
+                          float *gl, int32_t *ch) {
+    int cnt = 0;
+    for (int q = 0; q < P; q++) {
+        const size_t o = ((size_t)n * P + q) * C;
+        for (int a = 0; a < 4; a++) {
+#ifdef __AVX512BW__
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const __m512i av = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(arg + o + c0)));
+                const __m512 gv = gradient16(g, g_bf16, o + c0);
+                const __mmask16 live = _mm512_cmpeq_epi32_mask(av, _mm512_set1_epi32(a))
+                                       & _mm512_cmp_ps_mask(gv, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                const __m512i cv = _mm512_add_epi32(_mm512_set1_epi32(c0), _mm512_setr_epi32(
+                    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+                _mm512_storeu_si512(ch + cnt, _mm512_maskz_compress_epi32(live, cv));
+                _mm512_storeu_ps(gl + cnt, _mm512_maskz_compress_ps(live, gv));
+                cnt += __builtin_popcount(live);
+            }
+#else
+            for (int c = 0; c < C; c++) {
+                const float gv = gradient(g, g_bf16, o + c);
+                ch[cnt] = c;
+                gl[cnt] = gv;
+                cnt += (arg[o + c] == a) & (gv != 0.0f);
+            }
+#endif
+            ends[4 * q + a] = cnt;
+        }
+    }
+}
+
+/* one channel's weight gradient (9, 16nv) from its live list; nv and x_bf16 are constants where
+ * this is inlined, so the 9nv accumulators live in registers */
+static inline __attribute__((always_inline)) void cpool_dw(const void *x, const int x_bf16, const int32_t *off,
+                                                           const float *gl, int cnt, int W, float *dwc,
+                                                           const int nv) {
+    const int Cin = 16 * nv;
+    v16f acc[36];
+#pragma GCC unroll 36
+    for (int k = 0; k < 9 * nv; k++) acc[k] = (v16f){0};
+    for (int e = 0; e < cnt; e++) {
+        const float gv = gl[e];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                acc[k * nv + v] += gv * load16(x, off[e] + ((k / 3) * W + k % 3) * Cin + 16 * v, x_bf16);
+    }
+#pragma GCC unroll 36
+    for (int k = 0; k < 9 * nv; k++) *(v16f_u *)(dwc + 16 * k) = acc[k];
+}
+
+/* a group's sum of gradient x channel weights, wt (C, 3, 3, Cin) float32 */
+static inline __attribute__((always_inline)) void group_sum(const float *wt, const float *gl, const int32_t *ch,
+                                                            int start, int end, v16f *acc, const int nv) {
+    for (int e = start; e < end; e++) {
+        const float *wc = wt + (size_t)ch[e] * 9 * 16 * nv;
+#pragma GCC unroll 36
+        for (int k = 0; k < 9 * nv; k++) acc[k] += gl[e] * *(const v16f_u *)(wc + 16 * k);
+    }
+}
+
+#ifdef __AVX512BF16__
+/* With bfloat16 x, g and weights (bfloat16 autocast), AVX512-BF16's vdpbf16ps adds two products to
+ * each of 16 float sums in one instruction, instead of the one an FMA adds after a conversion. */
+static const uint16_t interleave_idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                            8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+
+static inline uint32_t bf16_bits(float f) {  /* f holds a bfloat16 value */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u >> 16;
+}
+
+/* dw: live entries two at a time, their patches interleaved to pair each one's value with its gradient */
+static inline __attribute__((always_inline)) void cpool_dw_bf16(const uint16_t *x, const int32_t *off,
+                                                                const float *gl, int cnt, int W, float *dwc,
+                                                                const int nv) {
+    const int Cin = 16 * nv;
+    const __m512i idx = _mm512_loadu_si512(interleave_idx);
+    __m512 acc[36];
+#pragma GCC unroll 36
+    for (int k = 0; k < 9 * nv; k++) acc[k] = _mm512_setzero_ps();
+    for (int e = 0; e < cnt; e += 2) {
+        const int two = e + 1 < cnt;
+        const __m512bh B = (__m512bh)_mm512_set1_epi32(
+            (int)(bf16_bits(gl[e]) | (two ? bf16_bits(gl[e + 1]) << 16 : 0)));
+        const uint16_t *xa = x + off[e], *xb = x + off[e + two];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) {
+                const int t = ((k / 3) * W + k % 3) * Cin + 16 * v;
+                const __m512i A = _mm512_permutex2var_epi16(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xa + t))), idx,
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xb + t))));
+                acc[k * nv + v] = _mm512_dpbf16_ps(acc[k * nv + v], (__m512bh)A, B);
+            }
+    }
+#pragma GCC unroll 36
+    for (int k = 0; k < 9 * nv; k++) _mm512_storeu_ps(dwc + 16 * k, acc[k]);
+}
+
+/* image n's live outputs for dx, by channel pair (c, c+1): per group (pooled output q, window
+ * position a), the pairs with a live member, as their two gradients (a dead member's zeroed) */
+static void live_pairs_of_image(const uint16_t *g, const uint8_t *arg, int n, int P, int C, int32_t *ends,
+                                uint32_t *pg, int32_t *pair) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int cnt = 0;
+    for (int q = 0; q < P; q++) {
+        const size_t o = ((size_t)n * P + q) * C;
+        for (int a = 0; a < 4; a++) {
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const __mmask16 m = _mm_cmpeq_epi8_mask(_mm_loadu_si128((const __m128i *)(arg + o + c0)),
+                                                        _mm_set1_epi8((char)a));
+                const __m256i gy = _mm256_maskz_loadu_epi16(m, g + o + c0);
+                const __mmask8 live = _mm256_test_epi32_mask(gy, gy);
+                _mm256_storeu_si256((__m256i *)(pg + cnt), _mm256_maskz_compress_epi32(live, gy));
+                _mm256_storeu_si256((__m256i *)(pair + cnt), _mm256_maskz_compress_epi32(
+                    live, _mm256_add_epi32(iota, _mm256_set1_epi32(c0 / 2))));
+                cnt += __builtin_popcount(live);
+            }
+            ends[4 * q + a] = cnt;
+        }
+    }
+}
+
+/* a group's sum over its channel pairs of their two gradients times their weights, wp
+ * (C/2, 3, 3, Cin, 2) bfloat16 */
+static inline __attribute__((always_inline)) void group_sum_bf16(const uint16_t *wp, const uint32_t *pg,
+                                                                 const int32_t *pair, int start, int end,
+                                                                 v16f *acc, const int nv) {
+    for (int e = start; e < end; e++) {
+        const __m512bh B = (__m512bh)_mm512_set1_epi32((int)pg[e]);
+        const uint16_t *w2 = wp + (size_t)pair[e] * 18 * 16 * nv;
+#pragma GCC unroll 36
+        for (int k = 0; k < 9 * nv; k++)
+            acc[k] = (v16f)_mm512_dpbf16_ps((__m512)acc[k], (__m512bh)_mm512_loadu_si512(w2 + 32 * k), B);
+    }
+}
+#endif
+
+/* one image's input gradient into buf (H, W, 16nv) float32: each group's sum is made in registers,
+ * then added to its patch; `pairs`: the lists and weights are live_pairs_of_image's and bfloat16 pairs */
+static inline __attribute__((always_inline)) void cpool_dx(const void *w, const int32_t *ends, const void *gv,
+                                                           const int32_t *ch, int Ho, int Wo, int W, float *buf,
+                                                           const int nv, const int pairs) {
+    const int Cin = 16 * nv;
+    int start = 0;
+    for (int i = 0; i < Ho; i++)
+        for (int j = 0; j < Wo; j++)
+            for (int a = 0; a < 4; a++) {
+                const int end = ends[4 * (i * Wo + j) + a];
+                if (end == start) continue;
+                v16f acc[36];
+#pragma GCC unroll 36
+                for (int k = 0; k < 9 * nv; k++) acc[k] = (v16f){0};
+#ifdef __AVX512BF16__
+                if (pairs)
+                    group_sum_bf16(w, gv, ch, start, end, acc, nv);
+                else
+#endif
+                    group_sum(w, gv, ch, start, end, acc, nv);
+                float *d = buf + ((2 * i + (a >> 1)) * W + 2 * j + (a & 1)) * Cin;
+#pragma GCC unroll 9
+                for (int k = 0; k < 9; k++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < nv; v++) *(v16f_u *)(d + ((k / 3) * W + k % 3) * Cin + 16 * v) += acc[k * nv + v];
+                start = end;
+            }
+}
+
+#define CPOOL_NV(call, b) \
+    switch (nv) { case 1: call(1, b); break; case 2: call(2, b); break; case 3: call(3, b); break; default: call(4, b); }
+
+void cpool_backward(const void *x, int x_bf16, const void *g, int g_bf16, const uint8_t *arg, const float *wt,
+                    int N, int H, int W, int Cin, int C, float *dw, float *db, void *dx, int dx_bf16,
+                    int threads) {
+    const int Ho = (H - 2) / 2, Wo = (W - 2) / 2, nv = Cin / 16, M = N * Ho * Wo, P = Ho * Wo;
+    const int L = (M > P * C ? M : P * C) + 16;  /* a list's length, with room for a last whole vector */
+    int32_t *base = malloc(sizeof(int32_t) * M);
+    for (int m = 0; m < M; m++) base[m] = (((m / P) * H + 2 * (m % P / Wo)) * W + 2 * (m % Wo)) * Cin;
+    uint16_t *wp = NULL;  /* the weights as bfloat16 channel pairs, when everything is bfloat16 */
+#ifdef __AVX512BF16__
+    if (x_bf16 && g_bf16) {
+        wp = malloc(sizeof(uint16_t) * 9 * Cin * C);
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < 9 * Cin; t++) wp[((size_t)(c / 2) * 9 * Cin + t) * 2 + (c & 1)] = to_bf16(wt[(size_t)c * 9 * Cin + t]);
+    }
+#endif
+#pragma omp parallel num_threads(threads)
+    {
+        int32_t *off = malloc(sizeof(int32_t) * L), *ch = malloc(sizeof(int32_t) * L);
+        int32_t *ends = malloc(sizeof(int32_t) * 4 * P);
+        float *gl = malloc(sizeof(float) * L), *buf = aligned_alloc(64, sizeof(float) * H * W * Cin);
+#pragma omp for schedule(dynamic, 2) nowait
+        for (int c = 0; c < C; c++) {
+            const int cnt = live_of_channel(g, g_bf16, arg, base, c, M, W, Cin, C, off, gl);
+            float bsum = 0.0f;
+            for (int e = 0; e < cnt; e++) bsum += gl[e];
+            if (db) db[c] = bsum;
+#define DW(k, b) cpool_dw(x, b, off, gl, cnt, W, dw + (size_t)c * 9 * Cin, k)
+#ifdef __AVX512BF16__
+#define DWB(k, b) cpool_dw_bf16(x, off, gl, cnt, W, dw + (size_t)c * 9 * Cin, k)
+            if (wp) {
+                CPOOL_NV(DWB, 1)
+                continue;
+            }
+#endif
+            if (x_bf16) {
+                CPOOL_NV(DW, 1)
+            } else {
+                CPOOL_NV(DW, 0)
+            }
+        }
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int n = 0; n < N; n++) {
+                memset(buf, 0, sizeof(float) * H * W * Cin);
+#ifdef __AVX512BF16__
+                if (wp) {
+                    live_pairs_of_image(g, arg, n, P, C, ends, (uint32_t *)gl, ch);
+#define DXB(k, b) cpool_dx(wp, ends, gl, ch, Ho, Wo, W, buf, k, 1)
+                    CPOOL_NV(DXB, 0)
+                } else
+#endif
+                {
+                    live_of_image(g, g_bf16, arg, n, P, C, ends, gl, ch);
+#define DX(k, b) cpool_dx(wt, ends, gl, ch, Ho, Wo, W, buf, k, 0)
+                    CPOOL_NV(DX, 0)
+                }
+                const size_t o = (size_t)n * H * W * Cin;
+                for (int q = 0; q < H * W * nv; q++)
+                    store_rounded(dx, o + (size_t)q * 16, *(v16f_u *)(buf + 16 * q), 16, dx_bf16);
+            }
+        }
+        free(off), free(ch), free(ends), free(gl), free(buf);
+    }
+    free(base), free(wp);
 }
 
 /* A stem of conv (1 input channel, 3x3, stride 2, zero padding 1, no bias) -> BatchNorm (batch

@@ -84,6 +84,7 @@ def library() -> ctypes.CDLL | None:
         lib.sgd_step.argtypes = [p, p, p, ctypes.c_long, f, f, f, f, i, i, i]
         lib.pool_forward.argtypes = [p, i, i, i, i, i, i, p, p, i]
         lib.pool_backward.argtypes = [p, p, i, i, i, i, i, p, i]
+        lib.cpool_backward.argtypes = [p, i, p, i, p, p, i, i, i, i, i, p, p, p, i, i]
         _lib = lib
     return _lib
 
@@ -170,6 +171,62 @@ class _MaxPool(torch.autograd.Function):
         library().pool_backward(g.data_ptr(), arg.data_ptr(), n, h, w, c, int(ctx.dtype == torch.bfloat16),
                                 gx.data_ptr(), torch.get_num_threads())
         return gx.permute(0, 3, 1, 2), None
+
+
+class _ConvPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool,
+                bf16: bool) -> torch.Tensor:
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        xc = x.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        w = weight.detach().to(dtype)
+        with torch.autocast("cpu", enabled=False):  # the dtypes autocast would pick, chosen here
+            z = nn.functional.conv2d(xc, w, None if bias is None else bias.detach().to(dtype))
+        n, c, h, wd = z.shape
+        zl = z.permute(0, 2, 3, 1).contiguous()  # already so for oneDNN's channels-last output
+        y = torch.empty(n, h // 2, wd // 2, c, dtype=dtype)
+        arg = torch.empty(y.shape, dtype=torch.uint8)
+        library().pool_forward(zl.data_ptr(), n, h, wd, c, int(bf16), int(relu), y.data_ptr(), arg.data_ptr(),
+                               torch.get_num_threads())
+        ctx.save_for_backward(xc, w, arg)
+        ctx.has_bias = bias is not None
+        return y.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        xc, w, arg = ctx.saved_tensors
+        n, cin, h, wd = xc.shape
+        c = w.shape[0]
+        g = _channels_last_grad(grad)
+        wt = w.float().permute(0, 2, 3, 1).contiguous()  # (C, 3, 3, Cin): a tap's Cin weights together
+        dw = torch.empty(c, 3, 3, cin)
+        db = torch.empty(c) if ctx.has_bias else None
+        dx = torch.empty(n, h, wd, cin, dtype=xc.dtype) if ctx.needs_input_grad[0] else None
+        library().cpool_backward(xc.data_ptr(), int(xc.dtype == torch.bfloat16), g.data_ptr(),
+                                 int(g.dtype == torch.bfloat16), arg.data_ptr(), wt.data_ptr(), n, h, wd, cin, c,
+                                 dw.data_ptr(), 0 if db is None else db.data_ptr(),
+                                 0 if dx is None else dx.data_ptr(), int(xc.dtype == torch.bfloat16),
+                                 torch.get_num_threads())
+        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw.permute(0, 3, 1, 2).contiguous(), db, None, None
+
+
+class FusedConvPool(nn.Module):
+    """`conv` (16k ≤ 64 input channels, 3x3, valid) → MaxPool2d(2) [→ ReLU] whose backward pass
+    multiplies only the conv outputs the pooling passed a gradient to (kernels.c, cpool_backward);
+    the forward convolution stays oneDNN's. Other inputs go through PyTorch's layers."""
+
+    def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
+        super().__init__()
+        self.conv, self.relu = conv, relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if (x.dim() == 4 and x.dtype in (torch.float32, torch.bfloat16) and self.conv.out_channels % 16 == 0
+                and h % 2 == 0 and w % 2 == 0):
+            return _ConvPool.apply(x, self.conv.weight, self.conv.bias, self.relu,
+                                   _autocast_bf16() or x.dtype == torch.bfloat16)
+        y = nn.functional.max_pool2d(self.conv(x), 2)
+        return torch.relu(y) if self.relu else y
 
 
 class MaxPool2x2(nn.Module):
@@ -270,6 +327,14 @@ def _conv_pool_relu(layers: list[nn.Module], i: int) -> bool:
             and _pool2(layers[i + 1]) and isinstance(layers[i + 2], nn.ReLU))
 
 
+def _conv_pool(layers: list[nn.Module], i: int) -> bool:
+    """Do layers i..i+1 form conv (16k ≤ 64 input channels, 3x3, valid) → 2x2 max-pool?"""
+    conv = layers[i]
+    return (i + 1 < len(layers) and isinstance(conv, nn.Conv2d) and conv.in_channels % 16 == 0
+            and conv.in_channels <= 64 and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+            and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1 and _pool2(layers[i + 1]))
+
+
 def _conv_bn_relu_stem(layers: list[nn.Module], i: int) -> bool:
     """Do layers i..i+2 form conv (1 input channel, 3x3, stride 2, padding 1, no bias) → BatchNorm
     (affine, running statistics, 16k channels) → ReLU?"""
@@ -283,7 +348,8 @@ def _conv_bn_relu_stem(layers: list[nn.Module], i: int) -> bool:
 
 def training_view(model: nn.Module, log: Callable[[str], None] = lambda _: None) -> nn.Module:
     """A module computing the same function as `model` through the native kernels (its first
-    conv → pool → ReLU fused, its 2x2 max-pools [+ ReLU] single passes), sharing every layer and
+    conv → pool → ReLU fused, later convs followed by a 2x2 max-pool with a sparse backward pass, its
+    other 2x2 max-pools [+ ReLU] single passes), sharing every layer and
     parameter with it, so training it trains `model`; `model` itself when it has no such layers,
     is not on the CPU, or the kernels cannot be built here (then `log` says why)."""
     if not isinstance(model, nn.Sequential) or next(model.parameters()).device.type != "cpu":
@@ -299,6 +365,10 @@ def training_view(model: nn.Module, log: Callable[[str], None] = lambda _: None)
         if _conv_pool_relu(layers, i):
             out.append(FusedConvPoolReLU(layers[i]))
             i += 3
+        elif _conv_pool(layers, i):
+            relu = i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
+            out.append(FusedConvPool(layers[i], relu))
+            i += 2 + relu
         elif _conv_bn_relu_stem(layers, i):
             out.append(FusedStem(layers[i], layers[i + 1]))
             i += 3
