@@ -32,3 +32,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_write(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_path` leaves when its process is killed mid-write.
+
+    Why: a SIGKILL skips the cleanup above, and a resumed run would otherwise keep a hidden,
+    half-written copy of a checkpoint beside the real one for good. Only a process that owns
+    `directory` (a resumed run) should call this."""
+    stale = [p for p in Path(directory).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale

@@ -16,6 +16,7 @@ import numpy as np
 from . import data as datamod
 from .distributed import Dist
 from .evaluate import Metrics, compute_metrics
+from .fileio import remove_stale_temporaries
 from .inference import predict_proba
 from .train import CHECKPOINT, MODEL, Trainer, TrainConfig, load_config, model_metadata, save_config, save_final
 
@@ -78,6 +79,8 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if resume and (out_dir / CHECKPOINT).exists():
         trainer.resume()
         trainer.log(f"resuming {out_dir} after epoch {trainer.start_epoch - 1}")
+        if trainer.dist.is_main:
+            remove_stale_temporaries(out_dir)
     if trainer.dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(out_dir, cfg)
