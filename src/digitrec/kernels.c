@@ -73,6 +73,11 @@ static inline float to_float(uint16_t h) {
     return f;
 }
 
+/* element o of a bfloat16 or float32 array, as float */
+static inline float gradient(const void *g, int g_bf16, size_t o) {
+    return g_bf16 ? to_float(((const uint16_t *)g)[o]) : ((const float *)g)[o];
+}
+
 static inline v16f load16(const void *p, size_t i, int bf16) {
     v16f f;
     if (bf16) {  /* each bfloat16 becomes the top half of a float: interleave it with zeros */
@@ -176,7 +181,7 @@ void cpr_backward(const float *x, const void *g, int g_bf16, const uint8_t *arg,
                         ai = __builtin_convertvector(a8, v16i);
                     } else {
                         for (int l = 0; l < n16; l++) {
-                            gv[l] = g_bf16 ? to_float(((const uint16_t *)g)[o + l]) : ((const float *)g)[o + l];
+                            gv[l] = gradient(g, g_bf16, o + l);
                             ai[l] = arg[o + l];
                         }
                     }
@@ -277,10 +282,6 @@ void pool_backward(const void *g, const uint8_t *arg, int N, int H, int W, int C
  * channel's over all images, where the patch under each starts in x; for dx, one image's, grouped by
  * the patch they share, so that a group's sum stays in registers. */
 typedef float v16f_u __attribute__((vector_size(64), aligned(4)));  /* a v16f at any float address */
-
-static inline float gradient(const void *g, int g_bf16, size_t o) {
-    return g_bf16 ? to_float(((const uint16_t *)g)[o]) : ((const float *)g)[o];
-}
 
 #ifdef __AVX512BW__
 static inline __m512 gradient16(const void *g, int g_bf16, size_t o) {  /* 16 contiguous gradients */

@@ -1,4 +1,5 @@
-"""Native kernels for training: fused first blocks, 2x2 max-pooling, and (for optim.py) optimizer steps.
+"""Native kernels for training: fused first blocks, 2x2 max-pooling, a conv → max-pool backward pass
+that skips the outputs the pooling discards, and (for optim.py) optimizer steps.
 
 Why: conv2-fc64's first block (a 1→32 convolution at 26×26, 2×2 max-pooling, ReLU) costs eager
 PyTorch about 40% of a training step, nearly all of it writing, pooling, zero-filling and scattering
@@ -149,15 +150,23 @@ class _ConvPoolReLU(torch.autograd.Function):
         return None, dw, db, None
 
 
+def _pool(x: torch.Tensor, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """2x2 max-pooling [+ ReLU] of a channels-last (N, C, H, W) x by the pool_forward kernel: the
+    (N, H/2, W/2, C) result and the byte per output saying which of the four won."""
+    n, c, h, w = x.shape
+    xl = x.detach().permute(0, 2, 3, 1).contiguous()  # (N, H, W, C): no copy for a channels-last x
+    y = torch.empty(n, h // 2, w // 2, c, dtype=x.dtype)
+    arg = torch.empty(y.shape, dtype=torch.uint8)
+    library().pool_forward(xl.data_ptr(), n, h, w, c, int(x.dtype == torch.bfloat16), int(relu), y.data_ptr(),
+                           arg.data_ptr(), torch.get_num_threads())
+    return y, arg
+
+
 class _MaxPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, relu: bool) -> torch.Tensor:
         n, c, h, w = x.shape
-        xl = x.detach().permute(0, 2, 3, 1)  # (N, H, W, C), contiguous for a channels-last x
-        y = torch.empty(n, h // 2, w // 2, c, dtype=x.dtype)
-        arg = torch.empty(y.shape, dtype=torch.uint8)
-        library().pool_forward(xl.data_ptr(), n, h, w, c, int(x.dtype == torch.bfloat16), int(relu), y.data_ptr(),
-                               arg.data_ptr(), torch.get_num_threads())
+        y, arg = _pool(x, relu)
         ctx.save_for_backward(arg)
         ctx.shape, ctx.dtype = (n, h, w, c), x.dtype
         return y.permute(0, 3, 1, 2)
@@ -182,12 +191,7 @@ class _ConvPool(torch.autograd.Function):
         w = weight.detach().to(dtype)
         with torch.autocast("cpu", enabled=False):  # the dtypes autocast would pick, chosen here
             z = nn.functional.conv2d(xc, w, None if bias is None else bias.detach().to(dtype))
-        n, c, h, wd = z.shape
-        zl = z.permute(0, 2, 3, 1).contiguous()  # already so for oneDNN's channels-last output
-        y = torch.empty(n, h // 2, wd // 2, c, dtype=dtype)
-        arg = torch.empty(y.shape, dtype=torch.uint8)
-        library().pool_forward(zl.data_ptr(), n, h, wd, c, int(bf16), int(relu), y.data_ptr(), arg.data_ptr(),
-                               torch.get_num_threads())
+        y, arg = _pool(z, relu)
         ctx.save_for_backward(xc, w, arg)
         ctx.has_bias = bias is not None
         return y.permute(0, 3, 1, 2)
