@@ -47,6 +47,18 @@ def test_ensemble_members_can_train_on_every_training_image(tmp_path):
     assert not (tmp_path / "bad" / "model.safetensors").exists()
 
 
+def test_ensemble_no_test_leaves_the_test_set_to_a_later_choice(tmp_path):
+    out = tmp_path / "blind"
+    result = run_cli("ensemble", "--recipe", "fast", "--n", "2", "--epochs", "1", "--subset", "600",
+                     "--threads", "1", "--quiet", "--no-test", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" not in result.stdout
+    assert "test_accuracy" not in load_backend(out / "model.safetensors").metadata["metrics"]
+    members = [load_backend(out / f"seed-{s}" / "model.safetensors").metadata for s in (0, 1)]
+    assert [m["metrics"]["test_accuracy"] for m in members] == [None, None]
+    assert [m["data"]["n_test"] for m in members] == [0, 0]
+
+
 def test_ensemble_members_can_take_turns_between_recipes(tmp_path):
     """--recipe fast,classic: members alternate recipes, each recipe counting its own seeds."""
     out = tmp_path / "mixed"

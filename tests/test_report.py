@@ -198,3 +198,18 @@ def test_train_on_a_csv_without_test_data_reports_curves_and_says_why_no_more(sm
     page = (out / "report.html").read_text()
     assert "has no test split: pass --data" in page and page.count("data:image/png;base64,") == 1
     assert "note: The training data" in capsys.readouterr().out
+
+
+def test_train_no_test_measures_nothing_on_the_test_set(tmp_path, capsys):
+    """--no-test keeps the test set out of a run whose choices rest on validation: no printed figure,
+    none in the model file, and a report that says how to measure it later."""
+    out = tmp_path / "blind"
+    assert main(["train", "--model", "conv2-fc64", "--subset", "600", "--val-size", "200", "--epochs", "1",
+                 "--out", str(out), "--threads", "1", "--device", "cpu", "--quiet", "--no-test"]) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" not in printed and "trained with --no-test" in printed
+    meta = read_metadata(out / "model.safetensors")
+    assert meta["metrics"]["test_accuracy"] is None and meta["data"]["n_test"] == 0
+    assert meta["metrics"]["val_accuracy"] > 0
+    page = (out / "report.html").read_text()
+    assert "trained with --no-test" in page and not (out / "confusion.png").exists()

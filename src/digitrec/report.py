@@ -101,6 +101,10 @@ def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | Non
     else:
         cfg = TrainConfig.from_dict(run.metadata.get("training", {}))
         cfg.data_dir = data_dir or cfg.data_dir
+        if not cfg.measure_test:
+            run.notes.append("The run was trained with --no-test, so the report leaves the test set alone: "
+                             "pass --data to measure it.")
+            return None
         test = run_test_data(cfg)
         if test is None:
             run.notes.append(f"The training data ({cfg.data}) has no test split: pass --data with labelled "

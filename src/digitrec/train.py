@@ -65,6 +65,7 @@ class TrainConfig:
     data: str | None = None  # None = MNIST IDX files; else a .csv, .npz or folder
     data_dir: str | None = None
     test_data: str | None = None
+    measure_test: bool = True  # False: no test figure at all, for runs whose choices must rest on validation
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
     command: str | None = None  # the command line that started the run, kept in the model file

@@ -37,7 +37,7 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     train, val = datamod.train_val_split(full, cfg.val_size)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
-    test = load_test_data(cfg)
+    test = load_test_data(cfg) if cfg.measure_test else None
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
     if cfg.data in (None, "mnist"):

@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
                         "image, once the recipe's settings are fixed)")
     p.add_argument("--tta", default="none", choices=list(TTA_VIEWS),
                    help="wrap members without test-time augmentation in these views")
+    p.add_argument("--no-test", dest="measure_test", action="store_false",
+                   help="measure neither the members nor the ensemble on the test set (choices on validation)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -64,7 +66,7 @@ def _train_members(args) -> list[Path]:
             if (run_dir / CHECKPOINT).exists():
                 resume_run(run_dir, progress=progress)
             else:
-                overrides = {"seed": seed, "threads": args.threads}
+                overrides = {"seed": seed, "threads": args.threads, "measure_test": args.measure_test}
                 overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
                                                     ("val_size", args.val_size)) if v is not None})
                 train_run(recipe_config(recipe, **overrides), run_dir, progress=progress)
@@ -76,10 +78,13 @@ def run(args) -> int:
     paths = args.models or _train_members(args)
     out = Path(args.out) if args.models else Path(args.out) / MODEL
     model, info = combine(paths, args.tta)
-    test = datamod.load_mnist("test")
-    accuracy = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
-    save_model(model, out, {"ensemble": info, "metrics": {"test_accuracy": accuracy},
+    metrics = {}
+    if args.measure_test:
+        test = datamod.load_mnist("test")
+        metrics["test_accuracy"] = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
+    save_model(model, out, {"ensemble": info, "metrics": metrics,
                             "training": {"recipe": None if args.models else args.recipe}})
     print(f"ensemble of {len(paths)} models saved to {out}")
-    print(f"test accuracy: {accuracy:.4f}")
+    if metrics:
+        print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     return 0

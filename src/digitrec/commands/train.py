@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=None, help="training data: MNIST (default), a Kaggle .csv, a .npz or a folder")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
     p.add_argument("--test-data", default=None, help="labelled test data when --data has no test split")
+    p.add_argument("--no-test", dest="measure_test", action="store_const", const=False, default=None,
+                   help="do not measure the test set, so choices made on validation cannot see it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html in the run folder")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
