@@ -128,6 +128,7 @@ def test_evaluate_prints_metrics_and_json(quick_run):
     (["--epochs", "0"], "--epochs"),
     (["--device", "tpu"], "--device"),
     (["--augment", "flip"], "--augment"),
+    (["--no-test", "--test-data", "elsewhere.npz"], "--test-data"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, fragment):
     assert_user_error(run_cli("train", *QUICK, *args, "--out", tmp_path / "r"), fragment)

@@ -86,6 +86,7 @@ class TrainConfig:
             (0 <= self.ema < 1, "--ema", "must be in [0, 1)"),
             (self.subset >= 0, "--subset", "must be 0 (all) or positive"),
             (self.tta in TTA_VIEWS, "--tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
+            (self.measure_test or not self.test_data, "--test-data", "given with --no-test, which measures no test set"),
         ]
         for ok, name, why in checks:
             if not ok:
