@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from digitrec import models  # noqa: E402
-from digitrec.backends import load_backend  # noqa: E402
-from digitrec.modelfile import save_model  # noqa: E402
+from digitrec.inference.backends import load_backend  # noqa: E402
+from digitrec.models.modelfile import save_model  # noqa: E402
 
 BATCHES = (1, 64, 1024)
 BLOCK_SECONDS = 0.05  # one timed block of calls; short, so load changes hit every backend alike
@@ -44,8 +44,8 @@ class TunedTorch:
     (oneDNN's preferred layout for convolutions: 1.6-2.4× faster than NCHW here at batch 64-1024)."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        from digitrec.inference import to_input
-        from digitrec.modelfile import load_model
+        from digitrec.models.predict import to_input
+        from digitrec.models.modelfile import load_model
 
         self.name, self.threads, self.to_input = f"torch eager tuned, {threads} thr", threads, to_input
         self.model = load_model(path)[0].eval().to(memory_format=torch.channels_last)

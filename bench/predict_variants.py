@@ -25,10 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from digitrec.data import load_mnist
-from digitrec.preprocess import preprocess
-from digitrec.recognizer import Recognizer
-from digitrec.segment import segment_options
-from digitrec.synthetic import VARIANTS, number_picture
+from digitrec.pictures.preprocess import preprocess
+from digitrec.inference.recognizer import Recognizer
+from digitrec.pictures.segment import segment_options
+from digitrec.testing.synthetic import VARIANTS, number_picture
 
 IMAGES: np.ndarray | None = None  # the test digits, shared with forked workers
 

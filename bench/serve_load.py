@@ -44,7 +44,7 @@ class Scenario:
 
 
 def scenarios(images: np.ndarray) -> list[Scenario]:
-    from digitrec.synthetic import white_300
+    from digitrec.testing.synthetic import white_300
 
     def png(i: int) -> bytes:
         buf = io.BytesIO()

@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from digitrec.data import load_mnist, train_val_split  # noqa: E402
-from digitrec.inference import predict_proba  # noqa: E402
-from digitrec.modelfile import read_metadata  # noqa: E402
-from digitrec.recipes import recipe_config  # noqa: E402
-from digitrec.train import Trainer  # noqa: E402
+from digitrec.models.predict import predict_proba  # noqa: E402
+from digitrec.models.modelfile import read_metadata  # noqa: E402
+from digitrec.training.recipes import recipe_config  # noqa: E402
+from digitrec.training.loop import Trainer  # noqa: E402
 
 
 # --- the plain PyTorch way: what people copy from tutorials ---------------------------------

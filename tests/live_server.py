@@ -14,7 +14,7 @@ import pytest
 
 def shipped_model():
     """The model shipped in the package; the serving tests need a good model, not a 30 s toy."""
-    from digitrec.recognizer import default_model_path
+    from digitrec.inference.recognizer import default_model_path
 
     path = default_model_path()
     if not path.is_file():
@@ -27,7 +27,7 @@ def live_server(settings) -> Iterator[str]:
     """Serve `create_app(settings)` on a free port of 127.0.0.1; yields the base URL once /healthz answers."""
     import uvicorn
 
-    from digitrec.server import create_app
+    from digitrec.server.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # the OS picks a free port; uvicorn serves on this very socket, no race

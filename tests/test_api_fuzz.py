@@ -28,7 +28,7 @@ RUNS = [("POST", "/v1/predict", POSITIVE), ("POST", "/v1/predict", NEGATIVE),
 
 @pytest.fixture(scope="module")
 def api_schema():
-    from digitrec.server import Settings
+    from digitrec.server.app import Settings
 
     with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1, max_batch=8)) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from digitrec import data as datamod
+from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
-from digitrec.formats import read_idx, read_kaggle_csv
+from digitrec.data.formats import read_idx, read_kaggle_csv
 
 from helpers import assert_user_error, idx_bytes, run_cli, write_idx
 

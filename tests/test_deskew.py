@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from digitrec.deskew import Deskew
+from digitrec.models.deskew import Deskew
 from digitrec.models import create_model
 
 

@@ -97,7 +97,7 @@ def test_every_rank_ends_with_the_same_parameters_and_batchnorm_statistics(bn_tw
 
 
 def test_each_rank_trains_on_its_half_of_every_single_process_batch(bn_two):
-    from digitrec.train import epoch_permutation
+    from digitrec.training.loop import epoch_permutation
 
     _, _, traces = bn_two
     order = epoch_permutation(3, 1, N_TRAIN).tolist()
@@ -113,7 +113,7 @@ def test_only_rank_zero_prints_and_writes_the_run(bn_two):
     assert result.stdout.count("epoch  1/1") == 1 and result.stdout.count("test accuracy:") == 1
     assert {"model.safetensors", "checkpoint.safetensors", "history.json", "config.json"} <= {
         p.name for p in out.iterdir()}
-    from digitrec.modelfile import load_model, weights_digest
+    from digitrec.models.modelfile import load_model, weights_digest
 
     model, meta = load_model(out / "model.safetensors")
     assert weights_digest(model.state_dict()) == traces[0]["state_sha256"]
@@ -127,7 +127,7 @@ def test_batch_size_must_divide_among_the_processes(tmp_path):
 
 
 def test_the_split_of_a_global_batch():
-    from digitrec.distributed import Dist, from_env
+    from digitrec.training.distributed import Dist, from_env
 
     two = [Dist(rank=r, world=2) for r in (0, 1)]
     tail = torch.arange(7)  # an uneven last batch: 4 + 3 images, losses weighted 8/7 and 6/7
@@ -141,7 +141,7 @@ def test_the_split_of_a_global_batch():
 
 def test_nproc_passes_every_other_option_on_to_torchrun():
     from digitrec.cli import build_parser
-    from digitrec.commands.train import forwarded_args
+    from digitrec.cli.train import forwarded_args
 
     given = ["train", "--nproc", "2", "--bf16", "--subset", "0", "--model", "conv2-fc64", "--lr", "0.01",
              "--out", "runs/x"]

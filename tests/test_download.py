@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from digitrec import data as datamod
-from digitrec.download import SHA256, download_file
+from digitrec.data import dataset as datamod
+from digitrec.data.download import SHA256, download_file
 from digitrec.errors import DigitrecError
 
 
@@ -48,7 +48,7 @@ def test_every_mirror_bad_is_one_clear_error(tmp_path, mirror):
 
 
 def test_load_mnist_downloads_missing_files(tmp_path, mirror, monkeypatch):
-    import digitrec.download as dl
+    import digitrec.data.download as dl
 
     monkeypatch.setattr(dl, "MIRRORS", (mirror["dead"], mirror["good"]))
     ds = datamod.load_mnist("test", tmp_path / "fresh")

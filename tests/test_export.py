@@ -15,12 +15,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from digitrec import cli, models
-from digitrec.backends import list_backends, load_backend
-from digitrec.export import INPUT_NAME, META_KEY, load_torchscript
-from digitrec.inference import to_input
-from digitrec.modelfile import read_metadata, save_model
-from digitrec.recipes import RECIPES
+from digitrec import cli
+from digitrec import models
+from digitrec.inference.backends import list_backends, load_backend
+from digitrec.interop.export import INPUT_NAME, META_KEY, load_torchscript
+from digitrec.models.predict import to_input
+from digitrec.models.modelfile import read_metadata, save_model
+from digitrec.training.recipes import RECIPES
 
 N_PARITY = 1000
 
@@ -165,8 +166,8 @@ def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
-    from digitrec.train import TrainConfig
-    from digitrec.workflow import train_run
+    from digitrec.training.loop import TrainConfig
+    from digitrec.training.run import train_run
 
     cfg = TrainConfig(model=models.DEFAULT_MODEL, subset=10000, epochs=1, threads=1, data_dir=str(mnist_dir))
     return train_run(cfg, tmp_path_factory.mktemp("run"), log=lambda _: None, progress=False)

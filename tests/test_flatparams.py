@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitrec.flatparams import flatten_parameters
+from digitrec.training.native.flatparams import flatten_parameters
 from digitrec.models import create_model
 
 

@@ -23,7 +23,7 @@ keras = pytest.importorskip("keras")  # a test-only dependency (the dev extra)
 from keras import layers as L  # noqa: E402
 from keras_models import ARCHS as ALL_ARCHS, keras_proba, starting_layers, train_keras  # noqa: E402
 
-from digitrec.backends import load_backend  # noqa: E402
+from digitrec.inference.backends import load_backend  # noqa: E402
 from digitrec.cli import main  # noqa: E402
 from digitrec.models import count_parameters, create_model  # noqa: E402
 

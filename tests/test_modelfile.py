@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from digitrec.errors import DigitrecError
-from digitrec.modelfile import load_checkpoint, load_model, read_metadata, save_checkpoint, save_model
+from digitrec.models.modelfile import load_checkpoint, load_model, read_metadata, save_checkpoint, save_model
 from digitrec.models import create_model
 
 from helpers import assert_user_error, run_cli

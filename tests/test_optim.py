@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitrec import kernels, optim
+from digitrec.training.native import kernels
+from digitrec.training.native import optim
 
 pytestmark = pytest.mark.skipif(kernels.unavailable() is not None, reason=f"{kernels.unavailable()}")
 

@@ -33,7 +33,7 @@ BAR = [[(0.2 + 0.6 * t / 10, 0.5) for t in range(11)]]
 
 @pytest.fixture(scope="module")
 def url():
-    from digitrec.server import Settings
+    from digitrec.server.app import Settings
 
     with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1)) as base:
         yield base

@@ -12,7 +12,7 @@ from PIL import Image
 
 from digitrec.cli import main
 from digitrec.errors import DigitrecError
-from digitrec.synthetic import jpeg, number_picture, rgba_transparent, white_300
+from digitrec.testing.synthetic import jpeg, number_picture, rgba_transparent, white_300
 
 INDEX = [0, 1, 2, 3, 4, 7]  # test digits 7 2 1 0 4 9
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec.backends import load_backend
-from digitrec.recipes import RECIPES, recipe_config
+from digitrec.inference.backends import load_backend
+from digitrec.training.recipes import RECIPES, recipe_config
 
 from helpers import assert_user_error, run_cli
 
@@ -116,8 +116,8 @@ def test_combining_files_and_bad_inputs(two_members, tmp_path):
 
 
 def test_augmentations_keep_shape_range_and_label_content(mnist_test):
-    from digitrec.augment import get_augment, list_augments
-    from digitrec.inference import to_input
+    from digitrec.data.augment import get_augment, list_augments
+    from digitrec.models.predict import to_input
 
     x = to_input(torch.from_numpy(mnist_test.images[:64]))
     for name in list_augments():
@@ -134,7 +134,7 @@ def test_augmentations_keep_shape_range_and_label_content(mnist_test):
 def test_elastic_blur_is_two_clipped_box_blurs():
     """The elastic field's smoothing, done as two matrix products, must equal the 7×7 clipped
     average pooling it replaced (checked against torch's pooling)."""
-    from digitrec.augment import _field_blur
+    from digitrec.data.augment import _field_blur
 
     torch.manual_seed(0)
     x = torch.rand(3, 2, 28, 28)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import plots
+from digitrec.report import plots
 from digitrec.cli import main
-from digitrec.modelfile import read_metadata
+from digitrec.models.modelfile import read_metadata
 
 # (width, height) in pixels at 100 dpi; the mistakes gallery grows with its rows
 SIZES = {"curves": (900, 340), "per_class": (700, 320), "confusion": (560, 500), "predictions": (630, 786),

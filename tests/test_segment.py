@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.segment import segment
-from digitrec.synthetic import number_picture
+from digitrec.pictures.segment import segment
+from digitrec.testing.synthetic import number_picture
 
 
 def pick(mnist_test, digits: str, k: int = 0) -> list[np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.synthetic import jpeg, number_picture, white_300
+from digitrec.testing.synthetic import jpeg, number_picture, white_300
 from live_server import live_server, shipped_model, wait_healthy
 
 MAX_UPLOAD = 1024 * 1024  # small caps, so the limit tests send little
@@ -25,7 +25,7 @@ MAX_PIXELS = 4_000_000
 
 @pytest.fixture(scope="module")
 def url():
-    from digitrec.server import Settings
+    from digitrec.server.app import Settings
 
     settings = Settings(model_file=shipped_model(), device="cpu", threads=1, max_upload_bytes=MAX_UPLOAD,
                         max_batch=MAX_BATCH, max_pixels=MAX_PIXELS)

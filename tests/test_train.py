@@ -97,7 +97,7 @@ def test_resume_of_a_folder_that_is_no_run(tmp_path):
 def test_resume_with_optimizer_state_of_another_layout_is_a_one_line_error(quick_run, tmp_path):
     """A checkpoint whose optimizer saw each tensor apart (a distributed run, or digitrec before the
     flat optimizer) cannot continue a single-process run; say so instead of a traceback."""
-    from digitrec.modelfile import load_checkpoint, save_checkpoint
+    from digitrec.models.modelfile import load_checkpoint, save_checkpoint
     from digitrec.models import create_model
 
     run = tmp_path / "run"

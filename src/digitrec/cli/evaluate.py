@@ -1,0 +1,39 @@
+"""`digitrec evaluate MODEL`: test accuracy, per-class precision/recall/F1, confusion matrix."""
+
+import json
+
+from digitrec.data import dataset as datamod
+from digitrec.inference.backends import load_backend
+from digitrec.util.device import set_threads
+from digitrec.errors import DigitrecError
+from digitrec.training.metrics import compute_metrics, format_metrics
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure a model file on the test set")
+    p.add_argument("model", help="a digitrec model file (.safetensors), or an exported .onnx with --backend onnx")
+    p.add_argument("--backend", default="torch", help="torch | onnx | onnx-int8 (onnxruntime, CPU)")
+    p.add_argument("--data", default=None, help="test data: MNIST (default), a labelled .csv, .npz or folder")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    set_threads(args.threads)
+    backend = load_backend(args.model, args.backend, args.device)
+    meta = backend.metadata
+    test = datamod.load(args.data, "test", args.data_dir)
+    if test.labels is None:
+        raise DigitrecError(f"{test.source}: has no labels to evaluate against")
+    probs = backend.probabilities(test.images)
+    metrics = compute_metrics(test.labels, probs.argmax(1))
+    if args.json:
+        print(json.dumps({"model": str(args.model), "arch": meta["arch"], "backend": backend.name,
+                          "data": test.source, **metrics.to_dict()}))
+    else:
+        print(f"model: {args.model} ({meta['arch']}, {backend.name})  data: {test.source}")
+        print(format_metrics(metrics))
+    return 0

@@ -1,0 +1,29 @@
+"""`digitrec export MODEL --format onnx|torchscript`: a model file for other runtimes."""
+
+from __future__ import annotations
+
+from digitrec.interop.export import DEFAULT_OPSET, FORMATS, calibration_images, export_file
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a model file to ONNX (float or int8) or TorchScript")
+    p.add_argument("model", help="a digitrec model file (.safetensors)")
+    p.add_argument("--format", default="onnx", help=f"{' | '.join(FORMATS)} (default onnx)")
+    p.add_argument("--out", default=None, help="output file (default beside the model: .onnx, .int8.onnx, .pt)")
+    p.add_argument("--quantize", default=None, metavar="int8",
+                   help="static int8 quantisation (ONNX only), calibrated on training images")
+    p.add_argument("--calibration-images", type=int, default=500, metavar="N",
+                   help="training images for int8 calibration (default 500)")
+    p.add_argument("--data", default=None, help="calibration data: MNIST training images (default), .csv, .npz, folder")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, at least 17 (default {DEFAULT_OPSET})")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    calibration = None
+    if args.quantize == "int8" and args.format == "onnx":
+        calibration = calibration_images(args.calibration_images, args.data, args.data_dir)
+    path = export_file(args.model, args.format, args.out, args.quantize, args.opset, calibration)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return 0

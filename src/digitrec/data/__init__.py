@@ -1,0 +1,17 @@
+"""Files → `Dataset`: readers for every format digitrec accepts, MNIST download, the split, augmentation.
+
+The names below are the room's public face (the tutorial and the tests import them from here);
+the rest of digitrec imports the modules themselves.
+"""
+
+from digitrec.data.dataset import (
+    SPLITS,
+    Dataset,
+    default_data_dir,
+    load,
+    load_mnist,
+    mnist_checksums,
+    train_val_split,
+)
+
+__all__ = ["SPLITS", "Dataset", "default_data_dir", "load", "load_mnist", "mnist_checksums", "train_val_split"]

@@ -1,0 +1,146 @@
+"""Datasets in memory: uint8 images (N, 28, 28) and int64 labels (N,).
+
+MNIST is small (47 MB as uint8), so every source is read whole into one array;
+training slices batches out of it instead of going through a DataLoader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.data.download import SHA256, download_file, verify
+from digitrec.errors import DigitrecError
+from digitrec.data.formats import read_bytes, parse_idx, read_image_folder, read_kaggle_csv, read_npz
+
+SPLITS = ("train", "test")
+_IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Digits in memory; `labels` is None for unlabelled data such as Kaggle's test.csv."""
+
+    images: np.ndarray  # (N, 28, 28) uint8, 0 = background, 255 = ink
+    labels: np.ndarray | None  # (N,) int64 in 0..9
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 3 or self.images.shape[1:] != (28, 28):
+            raise DigitrecError(f"{self.source}: images have shape {self.images.shape}, expected (N, 28, 28)")
+        if self.labels is None:
+            return
+        if len(self.labels) != len(self.images):
+            raise DigitrecError(
+                f"{self.source}: {len(self.images)} images but {len(self.labels)} labels"
+            )
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() > 9):
+            raise DigitrecError(f"{self.source}: labels outside 0-9")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: np.ndarray, source: str | None = None) -> "Dataset":
+        labels = None if self.labels is None else self.labels[index]
+        return Dataset(self.images[index], labels, source or self.source)
+
+    def checksum(self) -> str:
+        """SHA-256 of the images and labels, recorded in model files to tie them to their data."""
+        h = hashlib.sha256(np.ascontiguousarray(self.images).tobytes())
+        if self.labels is not None:
+            h.update(self.labels.astype("<i8").tobytes())
+        return h.hexdigest()
+
+
+def default_data_dir(data_dir: str | Path | None = None) -> Path:
+    """--data-dir, else $DIGITREC_DATA, else ~/.cache/digitrec/mnist."""
+    if data_dir:
+        return Path(data_dir)
+    if os.environ.get("DIGITREC_DATA"):
+        return Path(os.environ["DIGITREC_DATA"])
+    return Path.home() / ".cache" / "digitrec" / "mnist"
+
+
+def _find_or_download(directory: Path, name: str, download: bool) -> Path:
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
+    if not download:
+        raise DigitrecError(f"{directory / name}: file not found (gzip or raw)")
+    return download_file(name, directory)
+
+
+def _read_checked_idx(path: Path, name: str, ndim: int) -> np.ndarray:
+    raw = read_bytes(path)
+    verify(name, raw, path)
+    return parse_idx(raw, path, ndim)
+
+
+def load_mnist(split: str = "train", data_dir: str | Path | None = None, download: bool = True) -> Dataset:
+    """MNIST `split` from IDX files, downloading (checksummed) when they are missing."""
+    if split not in SPLITS:
+        raise DigitrecError(f"split: unknown split {split!r}, expected one of {', '.join(SPLITS)}")
+    directory = default_data_dir(data_dir)
+    image_name, label_name = _IDX_NAMES[split]
+    image_path = _find_or_download(directory, image_name, download)
+    label_path = _find_or_download(directory, label_name, download)
+    images = _read_checked_idx(image_path, image_name, 3)
+    labels = _read_checked_idx(label_path, label_name, 1).astype(np.int64)
+    if len(images) != len(labels):
+        raise DigitrecError(f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}")
+    return Dataset(images, labels, f"mnist:{split}")
+
+
+def mnist_checksums() -> dict[str, str]:
+    """The published checksums, stored in model metadata when MNIST was the data."""
+    return dict(SHA256)
+
+
+def load(source: str | Path | None = None, split: str = "train", data_dir: str | Path | None = None) -> Dataset:
+    """Any supported source: None/"mnist" (IDX), a .csv, a .npz, a folder of IDX files or of class folders."""
+    if source in (None, "mnist"):
+        return load_mnist(split, data_dir)
+    path = Path(source)
+    if not path.exists():
+        raise DigitrecError(f"{path}: file not found")
+    if path.is_dir():
+        return _load_folder(path, split)
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        images, labels = read_kaggle_csv(path)
+        return Dataset(images, labels, str(path))
+    if name.endswith(".npz"):
+        splits = read_npz(path)
+        if split not in splits:
+            raise DigitrecError(f"{path}: has no x_{split}/y_{split} arrays")
+        x, y = splits[split]
+        return Dataset(np.asarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64), f"{path}:{split}")
+    raise DigitrecError(f"{path}: unknown data format (expected .csv, .npz, or a folder)")
+
+
+def _load_folder(path: Path, split: str) -> Dataset:
+    """A folder holding MNIST IDX files, `train/` and `test/` class folders, or class folders."""
+    if any((path / f"{_IDX_NAMES[split][0]}{ext}").exists() for ext in ("", ".gz")):
+        return load_mnist(split, path, download=False)
+    if (path / split).is_dir():
+        path = path / split
+    images, labels = read_image_folder(path)
+    return Dataset(images, labels, str(path))
+
+
+def train_val_split(train: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Hold out `n_val` training images for validation, the same ones for every run with `seed`."""
+    if not 0 <= n_val < len(train):
+        raise DigitrecError(f"--val-size: {n_val} must be between 0 and {len(train) - 1}")
+    order = np.random.default_rng(seed).permutation(len(train))
+    return (
+        train.subset(np.sort(order[n_val:]), f"{train.source}[train]"),
+        train.subset(np.sort(order[:n_val]), f"{train.source}[val]"),
+    )

@@ -1,0 +1,143 @@
+"""Opening a user's picture: any source, any Pillow format and mode → one grey float array.
+
+Everything that can go wrong with a file (not an image, truncated, zero bytes,
+a decompression bomb) becomes a `DigitrecError` naming the file, so the CLI
+can report it in one line and carry on with the next file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digitrec.errors import DigitrecError
+from digitrec.data.formats import read_file
+
+ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
+
+# Pictures larger than this (pixels) are refused before decoding: a 50,000×50,000 PNG
+# header would otherwise make Pillow allocate 2.5 GB. 40 MP covers any phone photo.
+MAX_PIXELS = 40_000_000
+# Work on at most this many pixels along the longer side: a digit filling a fifth of a
+# photo is still 128 pixels tall, and preprocessing stays at milliseconds.
+WORK_SIDE = 640
+
+
+def describe(source: ImageSource) -> str:
+    """A short name for `source` in messages: the path, or the kind of object."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, Image.Image):
+        return f"<PIL {source.mode} {source.width}x{source.height}>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.dtype} {'x'.join(map(str, source.shape))}>"
+    return f"<{type(source).__name__}>"
+
+
+def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
+    """Decode `source` into a loaded PIL image with its EXIF rotation applied."""
+    name = name or describe(source)
+    if isinstance(source, Image.Image):
+        return _check_size(source, name)
+    if isinstance(source, np.ndarray):
+        return Image.fromarray(array_to_gray(source, name))
+    if isinstance(source, (str, Path)):
+        source = read_file(Path(source))
+    if not isinstance(source, (bytes, bytearray)):
+        raise DigitrecError(f"{name}: expected a path, bytes, a PIL image or a numpy array")
+    if not source:
+        raise DigitrecError(f"{name}: empty file (0 bytes)")
+    return _decode(bytes(source), name)
+
+
+def _decode(raw: bytes, name: str) -> Image.Image:
+    """Decode with the pixel cap enforced; bombs, truncation and junk become DigitrecError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            _check_size(img, name)
+            img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale, much faster
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DigitrecError(f"{name}: image is too large (more than {MAX_PIXELS:,} pixels; "
+                            "possibly a decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise DigitrecError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DigitrecError(f"{name}: truncated or corrupt image ({exc})") from None
+
+
+def _check_size(img: Image.Image, name: str) -> Image.Image:
+    if img.width * img.height > MAX_PIXELS:
+        raise DigitrecError(f"{name}: image is too large ({img.width}x{img.height}, more than {MAX_PIXELS:,} "
+                            "pixels; possibly a decompression bomb)")
+    if img.width < 1 or img.height < 1:
+        raise DigitrecError(f"{name}: image has no pixels")
+    return img
+
+
+def array_to_gray(arr: np.ndarray, name: str) -> np.ndarray:
+    """(H, W), (H, W, 1|3|4) of any numeric dtype → (H, W) or (H, W, 3|4) uint8 for Pillow."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or 0 in arr.shape:
+        raise DigitrecError(f"{name}: expected an (H, W), (H, W, 3) or (H, W, 4) array")
+    if arr.size > MAX_PIXELS * 4:
+        raise DigitrecError(f"{name}: array is larger than {MAX_PIXELS:,} pixels")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DigitrecError(f"{name}: array of {arr.dtype} is not an image")
+    arr = np.nan_to_num(arr.astype(np.float64))
+    top = 1.0 if arr.max() <= 1.0 and arr.min() >= 0.0 else 255.0 if arr.max() <= 255 else float(arr.max())
+    return (np.clip(arr / top, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """Any mode → (H, W) float32 in [0, 1], shrunk to WORK_SIDE; transparency flattened onto a
+    background that contrasts with the opaque pixels (so strokes drawn only in alpha show)."""
+    img = _shrink(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return _flatten_alpha(np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0)
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def _shrink(img: Image.Image) -> Image.Image:
+    side = max(img.size)
+    if side <= WORK_SIDE:
+        return img
+    if img.mode not in ("L", "RGB", "RGBA", "LA", "F", "I"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    scale = WORK_SIDE / side
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BOX)
+
+
+def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) float → (H, W) grey composited over white, or over black when the opaque ink is light."""
+    lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    alpha = rgba[..., 3]
+    if alpha.min() > 0.98:
+        return lum
+    opaque = alpha > 0.5
+    ink_is_dark = not opaque.any() or float(np.median(lum[opaque])) < 0.5
+    background = 1.0 if ink_is_dark else 0.0
+    return lum * alpha + background * (1.0 - alpha)

@@ -1,0 +1,241 @@
+"""A picture of a digit → the 28×28 array an MNIST model expects. One function, used everywhere.
+
+MNIST digits were made from bilevel scans: size-normalised with anti-aliasing to
+fit a 20×20 box (aspect kept), then placed in 28×28 so that their centre of mass
+sits at the centre, light ink on black. `preprocess` repeats those steps on any
+picture: it finds the ink (polarity, uneven light, specks), cuts the digit out as
+a bilevel mask at a working scale, widens strokes that are much thinner than
+MNIST's, and renders the mask the way MNIST did. The CLI, the Python API, the
+server and `segment` (multi-digit numbers) all go through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+
+from digitrec.pictures.decode import ImageSource, describe, open_image, to_gray
+
+SIDE = 28  # output side, pixels
+BOX = 20  # the digit's longer side is fitted into BOX×BOX, as in MNIST
+WORK = 80  # the digit mask is handled at this longer side (4× BOX, for anti-aliasing)
+# Stroke width ÷ the digit's longer side, measured on MNIST's test digits with
+# `stroke_width` below (median 0.136); strokes under 75% of it are widened to it.
+MNIST_STROKE = 0.136
+THIN = 0.75
+MIN_CONTRAST = 0.15  # ink must stand this far (0..1 grey) above the background, else blank
+MIN_INK_PIXELS = 12  # fewer ink pixels than this is a blank picture with a speck
+SPECK = 0.05  # ink blobs smaller than this fraction of the largest are noise
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """What the model will see, and what was done to get it."""
+
+    image: np.ndarray  # (28, 28) uint8, ink bright on 0, digit centred by mass
+    blank: bool  # no ink found: there is nothing to recognise
+    inverted: bool  # the picture had dark ink on light paper
+    thickened: bool  # strokes were thinner than MNIST's and were widened
+    stroke: float  # estimated stroke width ÷ the digit's longer side (0 when blank)
+    source: str
+
+
+@dataclass(frozen=True)
+class InkMap:
+    """Where the ink is in a picture, at the picture's (possibly shrunk) resolution."""
+
+    ink: np.ndarray  # (H, W) float32: background-subtracted ink, 1.0 = typical stroke
+    mask: np.ndarray  # (H, W) bool: ink pixels (specks removed)
+    threshold: float  # the level of `ink` that separates ink from paper
+    inverted: bool
+    blank: bool
+    source: str
+
+    def only(self, keep: np.ndarray) -> "InkMap":
+        """The same picture with ink kept only where `keep` (H, W bool) is true."""
+        return replace(self, ink=np.where(keep, self.ink, 0).astype(np.float32), mask=self.mask & keep)
+
+
+def preprocess(image: ImageSource, name: str | None = None) -> Preprocessed:
+    """Any picture of one digit (path, bytes, PIL image or array) → 28×28 MNIST-style uint8."""
+    ink = find_ink(image, name)
+    return render_digit(ink)
+
+
+def find_ink(image: ImageSource, name: str | None = None) -> InkMap:
+    """Open the picture, make the ink bright, subtract the background, threshold, drop specks."""
+    name = name or describe(image)
+    gray = to_gray(open_image(image, name))  # (H, W) float in [0, 1]
+    bright, inverted = ink_bright(gray)
+    flat = np.clip(flatten(bright, inverted), 0.0, 1.0)
+    hist = np.bincount(_levels(flat).ravel(), minlength=256)  # (256,) pixels per grey level
+    peak = _peak(hist)
+    if peak < MIN_CONTRAST:
+        return InkMap(flat, np.zeros(flat.shape, bool), 1.0, inverted, True, name)
+    threshold = float(np.clip(otsu(hist), 0.25 * peak, 0.6 * peak))
+    level = _median_above(hist, threshold)  # typical stroke value
+    ink = (flat / level).astype(np.float32)
+    mask = drop_specks(ink > threshold / level)
+    blank = int(mask.sum()) < MIN_INK_PIXELS
+    return InkMap(ink, mask, threshold / level, inverted, blank, name)
+
+
+def ink_bright(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Make the ink bright. The paper's level is the median of the picture's border (mostly
+    paper, wherever the digit is); the ink is the extreme farther from it."""
+    edge = max(1, min(gray.shape) // 50)
+    border = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()])
+    hist = np.bincount(_levels(gray).ravel(), minlength=256)
+    darkest = 1.0 - _peak(hist[::-1])  # the level at least MIN_INK_PIXELS pixels reach
+    paper = float(np.median(border))
+    inverted = paper - darkest > _peak(hist) - paper
+    return (1.0 - gray if inverted else gray), bool(inverted)
+
+
+def flatten(bright: np.ndarray, inverted: bool) -> np.ndarray:
+    """Ink above the local paper level. Dark ink on light paper is a reflectance: divide by the
+    paper's local brightness (a shadow dims ink and paper alike); light ink on dark, subtract."""
+    paper = background(bright)  # in the bright-ink domain: 0 = white paper
+    flat = bright - paper
+    return flat / np.maximum(1.0 - paper, 0.05) if inverted else flat
+
+
+def background(bright: np.ndarray) -> np.ndarray:
+    """Smooth estimate of the paper's level under the (bright) ink: a grey opening much wider
+    than any stroke, at a coarse scale (lighting varies slowly), blurred and scaled back up."""
+    h, w = bright.shape
+    scale = min(1.0, 64 / max(h, w))
+    small_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(bright.astype(np.float32)).resize(small_size, Image.Resampling.BOX))
+    size = max(3, int(max(small.shape) * 0.3) | 1)  # odd, about 30% of the picture
+    opened = ndi.gaussian_filter(ndi.grey_opening(small, size=(size, size), mode="nearest"), size / 4, mode="nearest")
+    if float(opened.max() - opened.min()) < 0.02:  # evenly lit: one level will do
+        return np.full_like(bright, float(np.median(opened)))
+    return np.asarray(Image.fromarray(opened.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _levels(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats → uint8 grey levels: histograms of these are cheap (np.bincount)."""
+    return (values * 255 + 0.5).astype(np.uint8)
+
+
+def _peak(hist: np.ndarray) -> float:
+    """The ink's contrast: the level that at least MIN_INK_PIXELS pixels reach (robust to hot pixels)."""
+    at_or_above = np.cumsum(hist[::-1])[::-1]
+    return float(np.flatnonzero(at_or_above >= min(MIN_INK_PIXELS, hist.sum()))[-1]) / 255
+
+
+def _median_above(hist: np.ndarray, threshold: float) -> float:
+    counts = hist.copy()
+    counts[:int(threshold * 255) + 1] = 0
+    if counts.sum() == 0:
+        return max(threshold, 1 / 255)
+    return float(np.searchsorted(np.cumsum(counts), counts.sum() / 2)) / 255
+
+
+def otsu(hist: np.ndarray) -> float:
+    """Otsu's threshold over a 256-level histogram: the level that best splits it in two classes
+    (maximal between-class variance); returned in [0, 1]."""
+    levels = np.arange(len(hist), dtype=np.float64)
+    weight = np.cumsum(hist).astype(np.float64)  # pixels at or below each level
+    total = weight[-1]
+    mass = np.cumsum(hist * levels)
+    mean_below = mass / np.maximum(weight, 1)
+    mean_above = (mass[-1] - mass) / np.maximum(total - weight, 1)
+    between = weight * (total - weight) * (mean_below - mean_above) ** 2
+    return float(np.argmax(between)) / 255
+
+
+def drop_specks(mask: np.ndarray) -> np.ndarray:
+    """Remove ink blobs (8-connected) far smaller than the largest one: dust, noise, JPEG dirt."""
+    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    if n <= 1:
+        return mask
+    areas = np.bincount(labels.ravel())[1:]
+    keep = np.flatnonzero(areas >= SPECK * areas.max()) + 1
+    return np.isin(labels, keep)
+
+
+# --- rendering a digit's ink the way MNIST did ---
+
+
+def render_digit(ink: InkMap) -> Preprocessed:
+    """The ink of one digit → a centred 28×28 uint8 MNIST-style image."""
+    if ink.blank or not ink.mask.any():
+        return Preprocessed(np.zeros((SIDE, SIDE), np.uint8), True, ink.inverted, False, 0.0, ink.source)
+    work = work_mask(ink)
+    stroke = stroke_width(work) / max(work.shape)
+    thickened = stroke < THIN * MNIST_STROKE
+    if thickened:
+        work = thicken(work, (MNIST_STROKE - stroke) * max(work.shape) / 2)
+    image = centre_by_mass(fit_box(crop(work)))
+    return Preprocessed(image, False, ink.inverted, thickened, float(stroke), ink.source)
+
+
+def crop(mask: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def work_mask(ink: InkMap) -> np.ndarray:
+    """The digit as a bilevel mask whose longer side is WORK pixels.
+
+    Large digits are max-pooled first so a one-pixel pen line survives shrinking;
+    small ones are interpolated before thresholding so their edges stay smooth."""
+    rows, cols = np.flatnonzero(ink.mask.any(1)), np.flatnonzero(ink.mask.any(0))
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    values = np.where(ink.mask[box], ink.ink[box], np.minimum(ink.ink[box], ink.threshold))  # specks fall below
+    pool = max(values.shape) // WORK
+    if pool >= 2:
+        values = _max_pool(values, pool)
+    scale = WORK / max(values.shape)
+    size = (max(1, round(values.shape[1] * scale)), max(1, round(values.shape[0] * scale)))
+    resized = np.asarray(Image.fromarray(values).resize(size, Image.Resampling.BILINEAR))
+    mask = resized > ink.threshold
+    return crop(mask) if mask.any() else np.ones((1, 1), bool)
+
+
+def _max_pool(values: np.ndarray, k: int) -> np.ndarray:
+    h, w = values.shape
+    padded = np.pad(values, ((0, -h % k), (0, -w % k)), constant_values=values.min())
+    rows = padded.reshape(padded.shape[0] // k, k, padded.shape[1]).max(axis=1)  # two 1-D passes:
+    return rows.reshape(rows.shape[0], rows.shape[1] // k, k).max(axis=2)  # far faster than axis=(1, 3)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: ink area ÷ half the boundary length (a stroke of length L
+    and width w has area wL and about 2L boundary pixels). Never below 2 for this estimate."""
+    inner = ndi.binary_erosion(mask, border_value=0)
+    boundary = int(mask.sum() - inner.sum())
+    return 2.0 * float(mask.sum()) / max(boundary, 1)
+
+
+def thicken(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Widen every stroke by `radius` pixels on each side (a round pen), growing the canvas to fit."""
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(mask, pad)
+    grown = ndi.distance_transform_edt(~padded) <= radius
+    return crop(grown)
+
+
+def fit_box(mask: np.ndarray) -> np.ndarray:
+    """Shrink the mask with area averaging (MNIST's anti-aliasing) so its longer side is BOX."""
+    h, w = mask.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    img = Image.fromarray(mask.astype(np.float32))
+    return np.clip(np.asarray(img.resize(size, Image.Resampling.BOX)), 0, 1)
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place `digit` (h, w ≤ BOX, float 0..1) in SIDE×SIDE with its centre of mass at pixel (14, 14)."""
+    cy, cx = ndi.center_of_mass(digit)
+    h, w = digit.shape
+    top = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - h))
+    left = int(np.clip(round(SIDE / 2 - cx), 0, SIDE - w))
+    out = np.zeros((SIDE, SIDE), np.float32)
+    out[top:top + h, left:left + w] = digit
+    return (out * 255 + 0.5).astype(np.uint8)

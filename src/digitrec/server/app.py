@@ -1,0 +1,123 @@
+"""The HTTP app: `create_app(settings)` → a FastAPI app serving the recogniser and the drawing page.
+
+This module only wires things together: the settings, the recogniser (loaded
+once, at start-up, in the lifespan), the request-size guard, the error format,
+the API router (`api.py`) and the static page. `digitrec serve` runs the app
+under uvicorn; the tests do the same on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from importlib import resources
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from digitrec import __version__
+from digitrec.pictures.decode import MAX_PIXELS
+from digitrec.server.bodies import InvalidBody
+from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer
+from digitrec.server.limits import ApiError, BodyLimit, error_body
+
+STATIC = Path(str(resources.files("digitrec") / "server" / "static"))
+
+
+# Torch intra-op threads per inference. One: the server's parallelism comes from running
+# requests at once in worker threads, and 2 threads per request were no faster than 1 in
+# bench/serve_load.py (docs/serve.md). Try --threads N for few, large batches on many cores.
+DEFAULT_THREADS = 1
+
+
+class Settings(BaseModel):
+    """Everything the server can be told, in one place (`digitrec serve` fills it from options)."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    model_file: Path | None = None  # None: the model shipped with digitrec
+    backend: str = "torch"
+    device: str = "auto"
+    threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # per request body; more → 413
+    # Per picture, checked on the header before decoding (decompression bombs → 413);
+    # the picture reader refuses more than MAX_PIXELS anyway, so this can only lower it.
+    max_pixels: int = Field(16_000_000, ge=1, le=MAX_PIXELS)
+    max_batch: int = Field(256, ge=1)  # pictures per /v1/predict/batch request
+    threads: int = Field(DEFAULT_THREADS, ge=1)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model once, before the first request (unless create_app was handed one)."""
+    from digitrec.util.device import set_threads
+
+    settings: Settings = app.state.settings
+    set_threads(settings.threads)
+    if app.state.recognizer is None:
+        app.state.recognizer = load_recognizer(settings)
+    yield
+
+
+def load_recognizer(settings: Settings) -> Recognizer:
+    return Recognizer.load(settings.model_file, backend=settings.backend, threshold=settings.threshold,
+                           device=settings.device)
+
+
+def create_app(settings: Settings | None = None, recognizer: Recognizer | None = None) -> FastAPI:
+    """The app for `settings` (defaults: the shipped model on torch). The model is loaded at start-up;
+    `digitrec serve` loads it earlier and passes it in, so a bad model file is a one-line error."""
+    from digitrec.server.routes import register_body_schemas, router
+
+    settings = settings or Settings()
+    app = FastAPIOffline(title="digitrec", version=__version__, lifespan=lifespan,
+                         description="Recognise handwritten digits: one picture, many, or a multi-digit number.")
+    app.state.settings = settings
+    app.state.recognizer = recognizer
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(InvalidBody, invalid_body)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.include_router(router)
+    register_body_schemas(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+async def api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+
+
+async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+    """Wrong fields, shapes or types (ours and FastAPI's own, for query parameters) → 422."""
+    errors = exc.errors if isinstance(exc, InvalidBody) else exc.errors()  # type: ignore[attr-defined]
+    return JSONResponse(invalid_request(list(errors)), status_code=422)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """404, 405 and friends in the API's error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+def invalid_request(errors: list) -> dict:
+    """Pydantic's error list → {"error", "detail": one readable line, "errors": [{loc, msg, type}]}."""
+    clean = [{"loc": [str(p) for p in e.get("loc", ()) if p != "body"], "msg": str(e.get("msg", "invalid")),
+              "type": str(e.get("type", ""))} for e in errors]
+    detail = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in clean[:5])
+    return {**error_body("invalid_request", detail), "errors": clean}

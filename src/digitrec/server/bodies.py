@@ -1,0 +1,150 @@
+"""Request bodies → `Picture`s → what the model sees.
+
+A picture arrives as an uploaded file (multipart), base64 in JSON (`image`) or
+28×28 numbers in JSON (`pixels`). `read_pictures` turns a request into
+`Picture`s without decoding anything (that is CPU work, done later in a worker
+thread by `prepare`, which runs the same `preprocess` as the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
+from digitrec.errors import DigitrecError
+from digitrec.pictures.preprocess import Preprocessed, preprocess
+from digitrec.server.limits import ApiError, check_picture, decode_base64
+
+MEDIA_HINT = "send multipart/form-data with a file, or application/json"
+
+
+class InvalidBody(Exception):
+    """A JSON body of the wrong shape: answered 422 with pydantic's error list."""
+
+    def __init__(self, errors: list) -> None:
+        super().__init__("invalid body")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Picture:
+    name: str  # in answers and error messages: "x.png", "image", "items[3].image", "files[3] x.png"
+    raw: bytes | None = None  # an encoded picture (PNG, JPEG, ...)
+    pixels: np.ndarray | None = None  # (28, 28) uint8
+    preprocess: bool = True
+
+
+async def read_pictures(request: Request, many: bool) -> list[Picture]:
+    """The pictures of a /v1/predict (one) or /v1/predict/batch (many) request."""
+    settings = request.app.state.settings
+    if media_type(request) == "application/json":
+        if many:
+            items = (await parse_json(request, BatchIn)).items
+            check_count(len(items), settings.max_batch)
+            return [from_json(item, f"items[{i}]") for i, item in enumerate(items)]
+        return [from_json(await parse_json(request, PictureIn), "")]
+    files = await read_files(request, ("files", "file") if many else ("file",), settings.max_batch)
+    if not many and len(files) != 1:
+        raise ApiError(422, "invalid_request", f"file: send exactly one picture here, not {len(files)} "
+                       "(use /v1/predict/batch for many)")
+    check_count(len(files), settings.max_batch)
+    return files
+
+
+async def read_number_picture(request: Request) -> Picture:
+    """The picture of a /v1/number request: multipart `file` or JSON `{"image": base64}`."""
+    if media_type(request) == "application/json":
+        body = await parse_json(request, NumberIn)
+        return Picture("image", raw=decode_base64(body.image, "image"))
+    files = await read_files(request, ("file",), request.app.state.settings.max_batch)
+    if len(files) != 1:
+        raise ApiError(422, "invalid_request", f"file: send exactly one picture, not {len(files)}")
+    return files[0]
+
+
+def media_type(request: Request) -> str:
+    """'application/json' or 'multipart/form-data'; anything else is refused (415)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("application/json", "multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", f"content-type {kind or '(none)'!r}: {MEDIA_HINT}")
+    return kind
+
+
+async def parse_json(request: Request, model: type[BaseModel]):  # -> instance of `model`
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON ({exc})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidBody(exc.errors(include_url=False)) from None
+
+
+def from_json(item: PictureIn, where: str) -> Picture:
+    """`where` is "" for a single picture, "items[3]" in a batch."""
+    if item.image is not None:
+        name = f"{where}.image" if where else "image"
+        return Picture(name, raw=decode_base64(item.image, name))
+    pixels = (np.asarray(item.pixels, dtype=np.float64) + 0.5).astype(np.uint8)  # 0..255 checked by the schema
+    return Picture(f"{where}.pixels" if where else "pixels", pixels=pixels, preprocess=item.preprocess)
+
+
+async def read_files(request: Request, fields: tuple[str, ...], max_files: int) -> list[Picture]:
+    """Uploaded files under the given form field names, in the order sent (their spooled copies are
+    closed on the way out)."""
+    try:
+        async with request.form(max_files=max_files, max_fields=max_files + 16) as form:
+            pictures = [await upload(key, value, len(fields) > 1, n)
+                        for n, (key, value) in enumerate((k, v) for k, v in form.multi_items() if k in fields)]
+    except HTTPException as exc:  # Starlette's multipart parser: a broken body, too many parts
+        too_many = "Too many files" in str(exc.detail)
+        raise ApiError(413 if too_many else 400, "too_many_pictures" if too_many else "bad_multipart",
+                       f"multipart body: {exc.detail}") from None
+    if not pictures:
+        raise ApiError(422, "invalid_request", f"{fields[0]}: missing; {MEDIA_HINT}")
+    return pictures
+
+
+async def upload(key: str, value: UploadFile | str, batch: bool, n: int) -> Picture:
+    if not isinstance(value, UploadFile):
+        raise ApiError(422, "invalid_request", f"{key}: must be an uploaded file (a part with a filename)")
+    name = f"files[{n}] {value.filename or ''}".strip() if batch else value.filename or key  # files[3] photo.png
+    return Picture(name, raw=await value.read())
+
+
+def check_count(count: int, max_batch: int) -> None:
+    if count > max_batch:
+        raise ApiError(413, "too_many_pictures", f"{count} pictures in one request; the limit is {max_batch}")
+
+
+@contextmanager
+def checked(picture: Picture, max_pixels: int) -> Iterator[bytes]:
+    """The picture's bytes, header-checked; reading errors inside the block become 400s."""
+    assert picture.raw is not None
+    check_picture(picture.raw, picture.name, max_pixels)
+    try:
+        yield picture.raw
+    except DigitrecError as exc:
+        raise ApiError(400, "bad_image", str(exc)) from None
+
+
+def prepare(picture: Picture, max_pixels: int) -> Preprocessed:
+    """Decode (when encoded) and preprocess one picture, exactly as `digitrec predict` would."""
+    if picture.pixels is not None:
+        if picture.preprocess:
+            return preprocess(picture.pixels, picture.name)
+        image = picture.pixels
+        return Preprocessed(image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
+                            source=picture.name)
+    with checked(picture, max_pixels) as raw:
+        return preprocess(raw, picture.name)

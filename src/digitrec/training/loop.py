@@ -1,0 +1,347 @@
+"""The training loop: batches sliced from one uint8 tensor, checkpoints every epoch, resume.
+
+Why no DataLoader: MNIST fits in memory as a 47 MB uint8 tensor, and slicing it
+with a random permutation costs microseconds, while a DataLoader over a
+TensorDataset spends most of an epoch in Python collating single images.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from digitrec.training.native import optim
+from digitrec.data.augment import get_augment
+from digitrec.data.dataset import Dataset
+from digitrec.util.device import pick_device, set_threads
+from digitrec.training.distributed import Dist
+from digitrec.errors import DigitrecError
+from digitrec.util.files import atomic_write
+from digitrec.training.native.flatparams import flatten_parameters
+from digitrec.models.predict import predict_proba, to_input
+from digitrec.training.native.kernels import training_view
+from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoint, save_model
+from digitrec.models import TTA_VIEWS, count_parameters, create_model, with_tta
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL = "model.safetensors"
+CONFIG = "config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; saved as config.json so --resume can rebuild it."""
+
+    model: str = "conv2-fc64"
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | adamw | sgd (Nesterov, momentum 0.9)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | onecycle | linear (decay to 0)
+    warmup: float = 0.0  # fraction of steps of linear warm-up (onecycle/linear)
+    label_smoothing: float = 0.0
+    augment: str = "none"
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    tta: str = "none"  # test-time augmentation views of the saved model (models.TTA_VIEWS)
+    bf16: bool = False  # bfloat16 autocast for convs and matmuls (fast on AVX-512 BF16 CPUs)
+    channels_last: bool = False
+    val_size: int = 5000
+    subset: int = 0  # train on the first N training images only (quick runs); 0 = all
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    data: str | None = None  # None = MNIST IDX files; else a .csv, .npz or folder
+    data_dir: str | None = None
+    test_data: str | None = None
+    measure_test: bool = True  # False: no test figure at all, for runs whose choices must rest on validation
+    recipe: str | None = None
+    model_kwargs: dict = field(default_factory=dict)
+    command: str | None = None  # the command line that started the run, kept in the model file
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, "--epochs", f"must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, "--batch-size", f"must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, "--lr", f"must be positive, got {self.lr}"),
+            (self.optimizer in ("adam", "adamw", "sgd"), "--optimizer", f"unknown optimizer {self.optimizer!r}"),
+            (self.schedule in ("constant", "onecycle", "linear"), "--schedule", f"unknown schedule {self.schedule!r}"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),
+            (0 <= self.ema < 1, "--ema", "must be in [0, 1)"),
+            (self.subset >= 0, "--subset", "must be 0 (all) or positive"),
+            (self.tta in TTA_VIEWS, "--tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
+            (self.measure_test or not self.test_data, "--test-data", "given with --no-test, which measures no test set"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise DigitrecError(f"{name}: {why}")
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    lr: float
+
+
+# --- building blocks ---
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    """The optimizer of `cfg` over `params` (the model's parameters, or their flat buffer): PyTorch's,
+    stepping a flat buffer in one native pass (optim.py)."""
+    if cfg.optimizer == "sgd":
+        return optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at `step` of `total`."""
+    if cfg.schedule == "constant":
+        return 1.0
+    warm = max(1, int(cfg.warmup * total))
+    if step < warm and cfg.warmup > 0:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm) if cfg.warmup > 0 else step / max(1, total)
+    if cfg.schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # onecycle: cosine anneal after warm-up
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of epoch `epoch`: a pure function of (seed, epoch), so a resumed run repeats it exactly."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class WeightEMA:
+    """Exponential moving average of the weights; evaluation and the saved model use it."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].lerp_(v, 1 - self.decay)
+            else:
+                self.shadow[k].copy_(v)
+
+
+# --- the loop ---
+
+
+class Trainer:
+    """One training run in `out_dir`: fresh, or resumed from its last checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: Path,
+                 log: Callable[[str], None] = print, progress: bool | None = None, dist: Dist | None = None) -> None:
+        cfg.validate()
+        set_threads(cfg.threads)
+        self.dist = dist or Dist()  # only rank 0 of a distributed run logs and writes files
+        self.cfg, self.out_dir = cfg, Path(out_dir)
+        self.log, self.progress = (log, progress) if self.dist.is_main else (lambda _: None, False)
+        self.device = self.dist.start(pick_device(cfg.device), cfg.threads, cfg.batch_size)
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.model, **cfg.model_kwargs).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
+        if self.dist.world == 1:  # the same layers and parameters, trained through native kernels (kernels.py)
+            self.net = training_view(self.model, self.log)
+        # one flat tensor for the optimizer (flatparams); DDP keeps its own per-parameter gradient buckets
+        self.flat = flatten_parameters(self.model) if self.dist.world == 1 else None
+        self.optimizer = make_optimizer(cfg, [self.flat] if self.flat is not None else self.model.parameters())
+        self.augment = get_augment(cfg.augment)
+        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.images = torch.from_numpy(train_ds.images).to(self.device)  # (N, 28, 28) uint8
+        self.labels = torch.from_numpy(train_ds.labels).to(self.device)  # (N,) int64
+        self.val = val_ds
+        self.history: list[EpochStats] = []
+        self.start_epoch = 1
+        self.steps_per_epoch = self.dist.steps(len(train_ds), cfg.batch_size)
+
+    def resume(self) -> None:
+        """Restore model, optimizer, EMA and history from the last end-of-epoch checkpoint."""
+        states, info = load_checkpoint(self.out_dir / CHECKPOINT)
+        load_state(self.model, states["model"], self.out_dir / CHECKPOINT)
+        try:
+            self.optimizer.load_state_dict(states["optimizer"])
+        except ValueError as exc:  # e.g. a checkpoint of a distributed run, whose optimizer saw each tensor
+            raise DigitrecError(f"{self.out_dir / CHECKPOINT}: optimizer state does not fit this run ({exc})") from None
+        if self.ema is not None and "ema" in states:
+            self.ema.shadow = states["ema"]
+        if "rng" in states and self.dist.world == 1:  # the same random augmentations as an unbroken run
+            torch.set_rng_state(states["rng"])
+        self.history = [EpochStats(**row) for row in info["history"]]
+        self.start_epoch = info["epoch"] + 1
+
+    def run(self, on_epoch_end: Callable[[EpochStats], None] | None = None,
+            checkpoints: bool = True) -> list[EpochStats]:
+        """Train the remaining epochs; `on_epoch_end` lets benchmarks measure between epochs."""
+        for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+            stats = self._epoch(epoch)
+            self.history.append(stats)
+            if checkpoints and self.dist.is_main:
+                self._checkpoint(epoch)
+                write_history(self.out_dir, self.history)
+            self.log(format_epoch(stats, self.cfg.epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(stats)
+        return self.history
+
+    def _epoch(self, epoch: int) -> EpochStats:
+        cfg, model = self.cfg, self.model
+        model.train()
+        start = time.perf_counter()
+        order = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
+        total_steps = self.steps_per_epoch * cfg.epochs
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0  # images this rank trained on this epoch
+        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                   disable=(not self.progress) if self.progress is not None else None, unit="batch")
+        for i in bar:
+            step = (epoch - 1) * self.steps_per_epoch + i
+            idx, weight = self.dist.shard_batch(order[i * cfg.batch_size:(i + 1) * cfg.batch_size])
+            lr = cfg.lr * lr_factor(cfg, step, total_steps)
+            loss, hits = self._step(idx, lr, weight)
+            loss_sum += loss * len(idx)
+            correct += hits
+            seen += len(idx)
+            if i % 50 == 49 or i == self.steps_per_epoch - 1:
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+        seconds = time.perf_counter() - start
+        self.dist.average_buffers(self.model, self.ema.shadow if self.ema else None)
+        val_loss, val_acc = self.validate()
+        loss_total, correct_total, n = self.dist.sum_values(loss_sum, correct, seen)  # over all ranks
+        return EpochStats(epoch, loss_total / n, correct_total / n, val_loss, val_acc, seconds, lr)
+
+    def _step(self, idx: torch.Tensor, lr: float, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x = to_input(self.images[idx])  # (B, 1, 28, 28) float in [0, 1]
+        y = self.labels[idx]
+        if self.augment is not None:
+            x = self.augment(x)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            logits = self.net(x)
+        loss = nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=self.flat is None)  # None would cut the flat gradient's views loose
+        (loss * weight).backward()  # weight: this rank's share of a global batch (Dist.shard_batch)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return loss.detach(), (logits.argmax(1) == y).sum()
+
+    def final_model(self, tta: bool = True) -> nn.Module:
+        """The model to evaluate and save: the EMA weights when EMA is on, inside test-time
+        augmentation when the config asks for it (`tta=False`: the bare network, for per-epoch checks)."""
+        final = self.model
+        if self.ema is not None:
+            final = create_model(self.cfg.model, **self.cfg.model_kwargs).to(self.device)
+            final.load_state_dict(self.ema.shadow)
+        return with_tta(final, self.cfg.tta).to(self.device) if tta else final
+
+    def validate(self) -> tuple[float, float]:
+        if self.val is None or len(self.val) == 0:
+            return float("nan"), float("nan")
+        images, labels = self.dist.shard(self.val.images), self.dist.shard(self.val.labels)  # this rank's part
+        probs = predict_proba(self.final_model(tta=False), images, device=self.device)
+        nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
+        loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (probs.argmax(1) == labels).sum(),
+                                                 len(labels))
+        return loss_sum / n, hits / n
+
+    def _checkpoint(self, epoch: int) -> None:
+        states = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.ema is not None:
+            states["ema"] = self.ema.shadow
+        if self.dist.world == 1:  # augmentation and dropout draw from it; ranks each have their own
+            states["rng"] = torch.get_rng_state()
+        info = {"epoch": epoch, "history": [asdict(h) for h in self.history], "config": asdict(self.cfg)}
+        save_checkpoint(self.out_dir / CHECKPOINT, states, info)
+
+
+# --- run files ---
+
+
+def format_epoch(s: EpochStats, epochs: int) -> str:
+    return (f"epoch {s.epoch:>2}/{epochs}  train loss {s.train_loss:.4f} acc {s.train_accuracy:.4f}  "
+            f"val loss {s.val_loss:.4f} acc {s.val_accuracy:.4f}  {s.seconds:.1f}s")
+
+
+def write_history(out_dir: Path, history: list[EpochStats]) -> None:
+    """history.json and history.csv, with each epoch's seconds and the running total."""
+    rows = [asdict(h) for h in history]
+    total = 0.0
+    for row in rows:
+        total += row["seconds"]
+        row["total_seconds"] = round(total, 4)
+    doc = {"epochs": rows, "total_train_seconds": round(total, 4)}
+    atomic_write(out_dir / "history.json", json.dumps(doc, indent=2).encode())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["epoch"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out_dir / "history.csv", buf.getvalue().encode())
+
+
+def save_config(out_dir: Path, cfg: TrainConfig) -> None:
+    atomic_write(out_dir / CONFIG, json.dumps(asdict(cfg), indent=2).encode())
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise DigitrecError(f"{path}: not found; --resume takes a run folder made by `digitrec train`")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise DigitrecError(f"{path}: not a valid run config ({exc})") from None
+
+
+def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,
+                   model: nn.Module) -> dict[str, Any]:
+    """What a model file records about how it was made."""
+    total = sum(h.seconds for h in history)
+    return {
+        "command": cfg.command,
+        "training": {**asdict(cfg), "epochs_done": len(history), "train_seconds": round(total, 3)},
+        "data": data_info,
+        "metrics": {"val_accuracy": history[-1].val_accuracy if history else None,
+                    "test_accuracy": test_accuracy},
+        "parameters": count_parameters(model),
+    }
+
+
+def save_final(out_dir: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+    path = Path(out_dir) / MODEL
+    save_model(model, path, meta)
+    return path

@@ -1,0 +1,101 @@
+"""A whole training run: data → validation split → Trainer → test accuracy → model file.
+
+The CLI, the notebook and the benchmarks all call `train_run`, so a run made
+any of these ways gives the same files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from digitrec.data import dataset as datamod
+from digitrec.training.distributed import Dist
+from digitrec.training.metrics import Metrics, compute_metrics
+from digitrec.util.files import remove_stale_temporaries
+from digitrec.models.predict import predict_proba
+from digitrec.training.loop import CHECKPOINT, MODEL, Trainer, TrainConfig, load_config, model_metadata, save_config, save_final
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    model_path: Path
+    history: list
+    test: Metrics | None
+    load_seconds: float
+    train_seconds: float
+
+
+def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, datamod.Dataset | None, dict]:
+    """(train, validation, test or None, data info for the model file)."""
+    full = datamod.load(cfg.data, "train", cfg.data_dir)
+    train, val = datamod.train_val_split(full, cfg.val_size)
+    if cfg.subset:
+        train = train.subset(np.arange(min(cfg.subset, len(train))))
+    test = load_test_data(cfg) if cfg.measure_test else None
+    info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
+            "n_val": len(val), "n_test": len(test) if test is not None else 0}
+    if cfg.data in (None, "mnist"):
+        info["mnist_sha256"] = datamod.mnist_checksums()
+    return train, val, test, info
+
+
+def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
+    """The labelled test set a run is measured on: --test-data, else the source's own test split."""
+    if cfg.test_data:
+        return datamod.load(cfg.test_data, "test", cfg.data_dir)
+    if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz"):
+        return datamod.load(cfg.data, "test", cfg.data_dir)
+    return None  # a single labelled CSV or class folder: validation is all there is
+
+
+def resume_run(out_dir: str | Path, epochs: int | None = None, log: Callable[[str], None] = print,
+               progress: bool | None = None, dist: Dist | None = None) -> RunResult:
+    """Continue a run from its last checkpoint with its saved settings (`epochs` may extend it)."""
+    cfg = load_config(Path(out_dir))
+    if epochs is not None:
+        cfg.epochs = epochs
+    return train_run(cfg, out_dir, resume=True, log=log, progress=progress, dist=dist)
+
+
+def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
+              log: Callable[[str], None] = print, progress: bool | None = None,
+              dist: Dist | None = None) -> RunResult:
+    """Train `cfg` into `out_dir`; with `resume`, start after the last checkpointed epoch.
+
+    Under torchrun pass `dist=distributed.from_env()`: every rank trains, rank 0 alone writes
+    files and measures the test set (the others return a result with `test=None`).
+    """
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    train, val, test, info = load_run_data(cfg)
+    load_seconds = time.perf_counter() - t0
+    trainer = Trainer(cfg, train, val, out_dir, log=log, progress=progress, dist=dist)
+    if resume and (out_dir / CHECKPOINT).exists():
+        trainer.resume()
+        trainer.log(f"resuming {out_dir} after epoch {trainer.start_epoch - 1}")
+        if trainer.dist.is_main:
+            remove_stale_temporaries(out_dir)
+    if trainer.dist.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(out_dir, cfg)
+    history = trainer.run()
+    trainer.dist.write_trace(trainer.model)
+    if not trainer.dist.is_main:
+        return RunResult(out_dir, out_dir / MODEL, history, None, load_seconds, sum(h.seconds for h in history))
+    model = trainer.final_model()
+    metrics = None
+    if test is not None and test.labels is not None:
+        metrics = compute_metrics(test.labels, predict_proba(model, test.images, device=trainer.device).argmax(1))
+    meta = model_metadata(cfg, history, info, metrics.accuracy if metrics else None, model)
+    if cfg.tta != "none" and len(val):  # the saved model reads through its views: say how well
+        meta["metrics"]["val_accuracy_bare"] = meta["metrics"]["val_accuracy"]
+        meta["metrics"]["val_accuracy"] = float(
+            (predict_proba(model, val.images, device=trainer.device).argmax(1) == val.labels).mean())
+    path = save_final(out_dir, model.cpu(), meta)
+    return RunResult(out_dir, path, history, metrics, load_seconds, sum(h.seconds for h in history))
