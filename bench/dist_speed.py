@@ -35,10 +35,10 @@ SETTINGS = {  # name: TrainConfig overrides
 
 def worker(setting: str, subset: int, threads: int) -> None:
     """Train two epochs (under torchrun: as one rank) and print rank 0's epoch seconds as JSON."""
-    from digitrec.training import distributed
     from digitrec.data import load_mnist
-    from digitrec.training.recipes import recipe_config
+    from digitrec.training import distributed
     from digitrec.training.loop import Trainer
+    from digitrec.training.recipes import recipe_config
 
     overrides = dict(SETTINGS[setting])
     cfg = recipe_config(overrides.pop("recipe", None), **overrides, epochs=2, threads=threads, seed=0)

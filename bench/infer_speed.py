@@ -44,8 +44,8 @@ class TunedTorch:
     (oneDNN's preferred layout for convolutions: 1.6-2.4× faster than NCHW here at batch 64-1024)."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        from digitrec.models.predict import to_input
         from digitrec.models.modelfile import load_model
+        from digitrec.models.predict import to_input
 
         self.name, self.threads, self.to_input = f"torch eager tuned, {threads} thr", threads, to_input
         self.model = load_model(path)[0].eval().to(memory_format=torch.channels_last)

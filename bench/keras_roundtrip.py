@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from keras_models import ARCHS, keras_proba, train_keras  # noqa: E402  (sets KERAS_BACKEND=torch)
 
-from digitrec.inference.backends import load_backend  # noqa: E402
 from digitrec.data import load_mnist  # noqa: E402
+from digitrec.inference.backends import load_backend  # noqa: E402
 
 CLI = [sys.executable, "-m", "digitrec"]
 

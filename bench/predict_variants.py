@@ -25,8 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from digitrec.data import load_mnist
-from digitrec.pictures.preprocess import preprocess
 from digitrec.inference.recognizer import Recognizer
+from digitrec.pictures.preprocess import preprocess
 from digitrec.pictures.segment import segment_options
 from digitrec.testing.synthetic import VARIANTS, number_picture
 
@@ -81,13 +81,15 @@ def run_variant(pool, name: str, index: np.ndarray, seed: int, workers: int):
     jobs = [(name, part, seed * 1000 + k) for k, part in enumerate(chunks(index, workers))]
     parts = list(pool.map(_variant_chunk, jobs))
     inputs = np.concatenate([p[0] for p in parts])
-    return inputs, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]), sum(p[3] for p in parts)
+    labels, flags = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+    return inputs, labels, flags, sum(p[3] for p in parts)
 
 
 def bench_variants(pool, recognizer: Recognizer, labels: np.ndarray, args) -> None:
     index = np.arange(min(args.limit, len(labels)))
     plain = float((recognizer.probabilities(IMAGES[index]).argmax(1) == labels[index]).mean())
-    print(f"\n{'variant':<14} {'digits':>6} {'accuracy':>9} {'vs plain':>9} {'blank':>6} {'thickened':>9} {'ms/pic':>7}")
+    print(f"\n{'variant':<14} {'digits':>6} {'accuracy':>9} {'vs plain':>9} {'blank':>6} {'thickened':>9} "
+          f"{'ms/pic':>7}")
     print(f"{'plain MNIST':<14} {len(index):>6} {plain:>9.4f} {'':>9} {'':>6} {'':>9} {'':>7}")
     for k, name in enumerate(v for v in args.variants.split(",") if v):
         inputs, blank, thick, spent = run_variant(pool, name, index, args.seed + k, args.workers)

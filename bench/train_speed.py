@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -29,11 +28,10 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from digitrec.data import load_mnist, train_val_split  # noqa: E402
-from digitrec.models.predict import predict_proba  # noqa: E402
 from digitrec.models.modelfile import read_metadata  # noqa: E402
-from digitrec.training.recipes import recipe_config  # noqa: E402
+from digitrec.models.predict import predict_proba  # noqa: E402
 from digitrec.training.loop import Trainer  # noqa: E402
-
+from digitrec.training.recipes import recipe_config  # noqa: E402
 
 # --- the plain PyTorch way: what people copy from tutorials ---------------------------------
 

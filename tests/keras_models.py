@@ -20,7 +20,8 @@ ARCHS = ("conv2-fc64", "conv1-fc128", "conv1-fc64x2", "conv2-fc128")  # projects
 def starting_layers(arch: str) -> list:
     """The layers after the 28x28x1 input, as the table in DESIGN.md gives them."""
     if arch == "conv2-fc64":  # A: logits out
-        return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Conv2D(64, (3, 3), activation="relu"),
+        return [L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
+                L.Conv2D(64, (3, 3), activation="relu"),
                 L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)]
     if arch == "conv1-fc128":  # B
         return [L.Conv2D(28, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)), L.Flatten(),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 
 import numpy as np
 import pytest
+from helpers import assert_user_error, idx_bytes, run_cli, write_idx
 
 from digitrec.data import dataset as datamod
-from digitrec.errors import DigitrecError
 from digitrec.data.formats import read_idx, read_kaggle_csv
-
-from helpers import assert_user_error, idx_bytes, run_cli, write_idx
+from digitrec.errors import DigitrecError
 
 
 def test_mnist_loads_with_published_shapes(mnist_train, mnist_test):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from digitrec.models.deskew import Deskew
 from digitrec.models import create_model
+from digitrec.models.deskew import Deskew
 
 
 def row_centres(x: torch.Tensor) -> torch.Tensor:

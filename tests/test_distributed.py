@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from helpers import assert_user_error, run_cli
+from safetensors.torch import load_file
 
 QUICK = ["--no-report", "--quiet", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
 N_TRAIN, BATCH = 2000, 64

@@ -15,12 +15,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from digitrec import cli
-from digitrec import models
+from digitrec import cli, models
 from digitrec.inference.backends import list_backends, load_backend
-from digitrec.interop.export import INPUT_NAME, META_KEY, load_torchscript
-from digitrec.models.predict import to_input
+from digitrec.interop.export import load_torchscript
+from digitrec.interop.onnxmeta import INPUT_NAME, META_KEY
 from digitrec.models.modelfile import read_metadata, save_model
+from digitrec.models.predict import to_input
 from digitrec.training.recipes import RECIPES
 
 N_PARITY = 1000
@@ -166,7 +166,7 @@ def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
-    from digitrec.training.loop import TrainConfig
+    from digitrec.training.config import TrainConfig
     from digitrec.training.run import train_run
 
     cfg = TrainConfig(model=models.DEFAULT_MODEL, subset=10000, epochs=1, threads=1, data_dir=str(mnist_dir))

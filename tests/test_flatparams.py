@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitrec.training.native.flatparams import flatten_parameters
 from digitrec.models import create_model
+from digitrec.training.native.flatparams import flatten_parameters
 
 
 def _train(model, params, opt_name, steps=4, set_to_none=True):

@@ -21,10 +21,11 @@ import torch
 os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported
 keras = pytest.importorskip("keras")  # a test-only dependency (the dev extra)
 from keras import layers as L  # noqa: E402
-from keras_models import ARCHS as ALL_ARCHS, keras_proba, starting_layers, train_keras  # noqa: E402
+from keras_models import ARCHS as ALL_ARCHS  # noqa: E402
+from keras_models import keras_proba, starting_layers, train_keras  # noqa: E402
 
-from digitrec.inference.backends import load_backend  # noqa: E402
 from digitrec.cli import main  # noqa: E402
+from digitrec.inference.backends import load_backend  # noqa: E402
 from digitrec.models import count_parameters, create_model  # noqa: E402
 
 N_TRAIN, N_TEST = 3000, 1000  # training images for one epoch; test digits compared

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitrec.training.native import kernels
 from digitrec.models import create_model
+from digitrec.training.native import kernels
 
 pytestmark = pytest.mark.skipif(kernels.unavailable() is not None, reason=f"{kernels.unavailable()}")
 
@@ -142,7 +142,8 @@ def test_max_pool_matches_pytorch_exactly_including_ties(dtype, relu):
 
 
 def test_without_a_compiler_training_says_so_and_uses_pytorchs_layers(tmp_path, mnist_dir):
-    env = {**os.environ, "CC": "/nonexistent/cc", "XDG_CACHE_HOME": str(tmp_path / "cache"), "DIGITREC_DATA": str(mnist_dir)}
+    env = {**os.environ, "CC": "/nonexistent/cc", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "DIGITREC_DATA": str(mnist_dir)}
     script = ("from digitrec.training.native import kernels; from digitrec.models import create_model; "
               "m = create_model('conv2-fc64'); print(kernels.training_view(m, print) is m)")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout

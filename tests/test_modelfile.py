@@ -6,12 +6,17 @@ import json
 
 import pytest
 import torch
+from helpers import assert_user_error, run_cli
 
 from digitrec.errors import DigitrecError
-from digitrec.models.modelfile import load_checkpoint, load_model, read_metadata, save_checkpoint, save_model
 from digitrec.models import create_model
-
-from helpers import assert_user_error, run_cli
+from digitrec.models.modelfile import (
+    load_checkpoint,
+    load_model,
+    read_metadata,
+    save_checkpoint,
+    save_model,
+)
 
 
 @pytest.fixture()

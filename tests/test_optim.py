@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitrec.training.native import kernels
-from digitrec.training.native import optim
+from digitrec.training.native import kernels, optim
 
 pytestmark = pytest.mark.skipif(kernels.unavailable() is not None, reason=f"{kernels.unavailable()}")
 

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from live_server import live_server, shipped_model
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -117,7 +116,8 @@ def screenshot(page, name: str) -> None:
 
 def ink_pixels(page) -> int:
     """Dark pixels on the pad's canvas."""
-    return page.locator("#pad").evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return page.locator("#pad").evaluate("""c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; }""")
 
 

@@ -66,7 +66,10 @@ def test_mnist_digit_is_nearly_unchanged(mnist_test):
 def test_every_mode_gives_the_same_digit(mode, mnist_test):
     picture = white_300(mnist_test.images[3], None)
     reference = preprocess(picture).image
-    converted = picture.convert("I").point(lambda v: v * 257).convert("I;16") if mode == "I;16" else picture.convert(mode)
+    if mode == "I;16":
+        converted = picture.convert("I").point(lambda v: v * 257).convert("I;16")
+    else:
+        converted = picture.convert(mode)
     assert _same_digit(preprocess(converted).image, reference)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import re
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.report import plots
 from digitrec.cli import main
 from digitrec.models.modelfile import read_metadata
+from digitrec.report import plots
 
 # (width, height) in pixels at 100 dpi; the mistakes gallery grows with its rows
 SIZES = {"curves": (900, 340), "per_class": (700, 320), "confusion": (560, 500), "predictions": (630, 786),

@@ -13,10 +13,10 @@ import zlib
 import httpx
 import numpy as np
 import pytest
+from live_server import live_server, shipped_model, wait_healthy
 from PIL import Image
 
 from digitrec.testing.synthetic import jpeg, number_picture, white_300
-from live_server import live_server, shipped_model, wait_healthy
 
 MAX_UPLOAD = 1024 * 1024  # small caps, so the limit tests send little
 MAX_BATCH = 16

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
+from helpers import assert_user_error, run_cli
 from safetensors.torch import load_file
 
-from helpers import assert_user_error, run_cli
-
-QUICK = ["--model", "conv2-fc64", "--no-report", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
+QUICK = ["--model", "conv2-fc64", "--no-report", "--subset", "2000", "--val-size", "500", "--batch-size", "64",
+         "--threads", "1"]
 
 
 def _weights(path):
@@ -49,9 +50,22 @@ def test_same_seed_gives_identical_weights(quick_run, tmp_path):
     assert again.returncode == 0, again.stderr
     a, b = _weights(out / "model.safetensors"), _weights(tmp_path / "b" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    other = run_cli("train", *QUICK, "--epochs", "1", "--seed", "8", "--out", tmp_path / "c")
-    c = _weights(tmp_path / "c" / "model.safetensors")
-    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_seed_chooses_the_first_weights(mnist_train, tmp_path):
+    """Before any step: the same seed gives the same initial weights, another seed others."""
+    from digitrec.training.loop import Trainer
+    from digitrec.training.recipes import recipe_config
+
+    small = mnist_train.subset(np.arange(256))
+
+    def initial(seed: int) -> dict:
+        cfg = recipe_config(None, model="conv2-fc64", seed=seed, threads=1, val_size=0)
+        return {k: v.clone() for k, v in Trainer(cfg, small, None, tmp_path / f"s{seed}").model.state_dict().items()}
+
+    a, again, other = initial(7), initial(7), initial(8)
+    assert all(torch.equal(a[k], again[k]) for k in a)
+    assert not any(torch.equal(a[k], other[k]) for k in a if a[k].dtype.is_floating_point)
 
 
 def test_resume_after_sigkill_mid_epoch_finishes_with_the_same_weights(quick_run, tmp_path):
@@ -97,8 +111,8 @@ def test_resume_of_a_folder_that_is_no_run(tmp_path):
 def test_resume_with_optimizer_state_of_another_layout_is_a_one_line_error(quick_run, tmp_path):
     """A checkpoint whose optimizer saw each tensor apart (a distributed run, or digitrec before the
     flat optimizer) cannot continue a single-process run; say so instead of a traceback."""
-    from digitrec.models.modelfile import load_checkpoint, save_checkpoint
     from digitrec.models import create_model
+    from digitrec.models.modelfile import load_checkpoint, save_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(quick_run[0], run)

@@ -1,8 +1,9 @@
 """The `digitrec` command: a thin dispatcher over one module per sub-command.
 
-Each module in `digitrec.cli` has `add_parser(subparsers)` and
-`run(args) -> int`. User mistakes (`DigitrecError`) become one line on stderr
-and exit code 2; anything else is a bug and keeps its traceback.
+Each command module has `add_parser(subparsers)` and `run(args) -> int`; what
+they share lives in `common`. User mistakes (`DigitrecError`) become one line on
+stderr and exit code 2, with the field they are about spelled as the command's
+own option (`--threshold: …`); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "summary",
     "models",
 ]
+# Library fields whose option has another name (Settings.model_file is --model, and so on).
+FIELD_OPTIONS = {"model_file": "model", "max_upload_bytes": "max_upload_mb", "measure_test": "no_test"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,7 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"digitrec.cli.{name.replace('-', '_')}").add_parser(sub)
+        sub.choices[name].set_defaults(parser=sub.choices[name])
     return parser
+
+
+def option_label(parser: argparse.ArgumentParser | None, field: str) -> str:
+    """How the user spelled `field` on this command line: its option (`--max-upload-mb`), its
+    positional argument's name (`MODEL`), or the field itself when the command has no such option."""
+    dest = FIELD_OPTIONS.get(field, field)
+    for action in parser._actions if parser is not None else []:
+        if action.dest in (dest, field) and action.option_strings:
+            return max(action.option_strings, key=len)
+        if action.dest in (dest, field):
+            return str(action.metavar or action.dest).upper()
+    return field
+
+
+def render(exc: DigitrecError, parser: argparse.ArgumentParser | None = None) -> str:
+    if exc.field is None:
+        return exc.message
+    return f"{option_label(parser, exc.field)}: {exc.message}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except DigitrecError as exc:
-        print(f"digitrec: error: {exc}", file=sys.stderr)
+        print(f"digitrec: error: {render(exc, getattr(args, 'parser', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)

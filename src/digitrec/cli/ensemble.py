@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digitrec.data import dataset as datamod
-from digitrec.training.ensemble import combine
-from digitrec.errors import DigitrecError
-from digitrec.training.metrics import compute_metrics
-from digitrec.models.predict import predict_proba
-from digitrec.models.modelfile import save_model
 from digitrec.models import TTA_VIEWS
-from digitrec.training.recipes import RECIPES, check_recipe, recipe_config
-from digitrec.training.loop import CHECKPOINT, MODEL
-from digitrec.training.run import resume_run, train_run
+from digitrec.training.ensemble import (
+    member_configs,
+    member_plan,
+    save_ensemble,
+    train_members,
+)
+from digitrec.training.recipes import RECIPES
+from digitrec.training.runfolder import RunFolder
+from digitrec.util.files import check_writable_dir, check_writable_file
 
 
 def add_parser(sub) -> None:
@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--val-size", type=int, default=None,
                    help="held-out images per member (default: the recipe's 5000; 0 trains on every training "
                         "image, once the recipe's settings are fixed)")
+    p.add_argument("--data", default=None, help="the members' training data: MNIST (default), .csv, .npz, folder")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
+    p.add_argument("--test-data", default=None, help="labelled test data when --data has no test split")
     p.add_argument("--tta", default="none", choices=list(TTA_VIEWS),
                    help="wrap members without test-time augmentation in these views")
     p.add_argument("--no-test", dest="measure_test", action="store_false",
@@ -38,53 +41,24 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def member_plan(recipe_arg: str, n: int) -> list[tuple[str, int, str]]:
-    """(recipe, seed, folder name) of each member. Several recipes take turns, each counting its own
-    seeds from 0: members of different recipes err on different digits, so the average gains more."""
-    recipes = [r.strip() for r in recipe_arg.split(",")]
-    for name in recipes:
-        check_recipe(name)
-    if n < 2:
-        raise DigitrecError(f"--n: an ensemble needs at least 2 members, got {n}")
-    plan = []
-    for i in range(n):
-        name, seed = recipes[i % len(recipes)], i // len(recipes)
-        plan.append((name, seed, f"seed-{seed}" if len(recipes) == 1 else f"{name}-seed-{seed}"))
-    return plan
-
-
-def _train_members(args) -> list[Path]:
-    """Each member in OUT/seed-K (OUT/RECIPE-seed-K for several recipes); finished members are kept,
-    interrupted ones resumed."""
-    plan = member_plan(args.recipe, args.n)
-    paths = []
-    for i, (recipe, seed, folder) in enumerate(plan):
-        run_dir = Path(args.out) / folder
-        progress = False if args.quiet else None
-        if not (run_dir / MODEL).exists():
-            print(f"member {i + 1}/{args.n}: {recipe} recipe, seed {seed}")
-            if (run_dir / CHECKPOINT).exists():
-                resume_run(run_dir, progress=progress)
-            else:
-                overrides = {"seed": seed, "threads": args.threads, "measure_test": args.measure_test}
-                overrides.update({k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
-                                                    ("val_size", args.val_size)) if v is not None})
-                train_run(recipe_config(recipe, **overrides), run_dir, progress=progress)
-        paths.append(run_dir / MODEL)
-    return paths
-
-
 def run(args) -> int:
-    paths = args.models or _train_members(args)
-    out = Path(args.out) if args.models else Path(args.out) / MODEL
-    model, info = combine(paths, args.tta)
-    metrics = {}
-    if args.measure_test:
-        test = datamod.load_mnist("test")
-        metrics["test_accuracy"] = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
-    save_model(model, out, {"ensemble": info, "metrics": metrics,
-                            "training": {"recipe": None if args.models else args.recipe}})
-    print(f"ensemble of {len(paths)} models saved to {out}")
-    if metrics:
-        print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    if args.models:
+        out = check_writable_file(args.out, "out")
+        paths = [Path(m) for m in args.models]
+    else:
+        plan = member_plan(args.recipe, args.n)
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset), ("val_size", args.val_size),
+                                       ("data", args.data), ("data_dir", args.data_dir),
+                                       ("test_data", args.test_data)) if v is not None}
+        configs = member_configs(plan, {**overrides, "threads": args.threads, "measure_test": args.measure_test})
+        folder = check_writable_dir(args.out, "out")
+        paths = train_members(plan, configs, folder, progress=False if args.quiet else None)
+        out = RunFolder(folder).model
+    path, accuracy = save_ensemble(paths, out, args.tta, args.measure_test,
+                                   recipe=None if args.models else args.recipe, data_dir=args.data_dir)
+    print(f"ensemble of {len(paths)} models saved to {path}")
+    if accuracy is not None:
+        print(f"test accuracy: {accuracy:.4f}")
+    elif args.measure_test:
+        print("no labelled test data to measure it on (pass --test-data)")
     return 0

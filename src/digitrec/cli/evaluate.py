@@ -3,10 +3,10 @@
 import json
 
 from digitrec.data import dataset as datamod
-from digitrec.inference.backends import load_backend
-from digitrec.util.device import set_threads
 from digitrec.errors import DigitrecError
+from digitrec.inference.backends import load_backend
 from digitrec.training.metrics import compute_metrics, format_metrics
+from digitrec.util.device import set_threads
 
 
 def add_parser(sub) -> None:

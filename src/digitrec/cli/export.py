@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from digitrec.interop.export import DEFAULT_OPSET, FORMATS, calibration_images, export_file
+from digitrec.interop.export import (
+    DEFAULT_OPSET,
+    FORMATS,
+    calibration_images,
+    export_file,
+)
 
 
 def add_parser(sub) -> None:
@@ -16,7 +21,8 @@ def add_parser(sub) -> None:
                    help="training images for int8 calibration (default 500)")
     p.add_argument("--data", default=None, help="calibration data: MNIST training images (default), .csv, .npz, folder")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files ($DIGITREC_DATA)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, at least 17 (default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset, at least 17 (default {DEFAULT_OPSET})")
     p.set_defaults(run=run)
 
 

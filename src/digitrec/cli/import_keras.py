@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitrec.errors import DigitrecError
-from digitrec.models.modelfile import save_model
 from digitrec.models import count_parameters
+from digitrec.models.modelfile import save_model
 
 
 def add_parser(sub) -> None:
@@ -18,7 +18,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from digitrec.interop.keras_import import import_keras  # h5py loads only for this command
+    from digitrec.interop.keras_import import (
+        import_keras,  # h5py loads only for this command
+    )
 
     out = Path(args.out) if args.out else Path(args.file).with_suffix(".safetensors")
     if out.exists() and not args.overwrite:

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
+from digitrec.data.formats import IMAGE_SUFFIXES
 from digitrec.errors import DigitrecError
 from digitrec.util.files import atomic_write
-from digitrec.data.formats import IMAGE_SUFFIXES
 
 EXTRA_SUFFIXES = {".gif", ".tga", ".ico", ".jp2", ".heic"}  # also tried when found in a folder
 
@@ -59,9 +59,9 @@ def check_args(args) -> None:
     if bool(args.csv) != bool(args.out):
         raise DigitrecError("--csv and --out go together: --csv test.csv --out submission.csv")
     if args.batch_size < 1:
-        raise DigitrecError(f"--batch-size: must be at least 1, got {args.batch_size}")
+        raise DigitrecError(f"must be at least 1, got {args.batch_size}", field="batch_size")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise DigitrecError(f"--threshold: must be between 0 and 1, got {args.threshold}")
+        raise DigitrecError(f"must be between 0 and 1, got {args.threshold}", field="threshold")
 
 
 def collect(paths: list[str]) -> tuple[list[Path], int]:
@@ -70,7 +70,8 @@ def collect(paths: list[str]) -> tuple[list[Path], int]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | EXTRA_SUFFIXES)
+            suffixes = IMAGE_SUFFIXES | EXTRA_SUFFIXES
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
                 failed += report(f"{path}: folder holds no pictures")
             files.extend(found)
@@ -115,8 +116,8 @@ def predict_files(recognizer, files: list[Path], args, saver: "InputSaver | None
 
 def recognise_chunk(recognizer, chunk: list[Path], number: bool) -> tuple[list, int]:
     """[(path, Prediction or NumberReading)] for the readable files of `chunk`, and how many failed."""
-    from digitrec.pictures.preprocess import preprocess
     from digitrec.inference.recognizer import number_from
+    from digitrec.pictures.preprocess import preprocess
     from digitrec.pictures.segment import segment
 
     parts, owners, failed = [], [], 0

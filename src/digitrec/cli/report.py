@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from digitrec.cli.common import print_report
 from digitrec.util.device import set_threads
-from digitrec.report.page import REPORT, Report, write_report
 
 
 def add_parser(sub) -> None:
@@ -21,18 +21,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from digitrec.report.page import (
+        write_report,  # matplotlib loads only when a report is drawn
+    )
+
     set_threads(args.threads)
     report = write_report(args.target, args.out, args.data, args.data_dir, args.device)
     print_report(report)
     return 0
-
-
-def print_report(report: Report, accuracy: bool = True) -> None:
-    """What `report` and `train` print: the accuracy, each figure, the page, and any notes."""
-    if accuracy and report.metrics is not None:
-        print(f"test accuracy: {report.metrics.accuracy:.4f}")
-    for path in report.figures.values():
-        print(f"figure: {path}")
-    for note in report.notes:
-        print(f"note: {note}")
-    print(f"{REPORT}: {report.html_path}")

@@ -7,9 +7,6 @@ from pathlib import Path
 from digitrec.errors import DigitrecError
 
 
-OPTION_OF = {"model_file": "model", "max_upload_bytes": "max-upload-mb"}  # Settings field → option
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the recogniser over HTTP, with a page to draw digits on")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -39,9 +36,7 @@ def settings_from(args):
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0])
-        option = OPTION_OF.get(field, field.replace("_", "-"))
-        raise DigitrecError(f"--{option}: {first['msg']}") from None
+        raise DigitrecError(str(first["msg"]), field=str(first["loc"][0])) from None
 
 
 def run(args) -> int:
@@ -50,7 +45,7 @@ def run(args) -> int:
     from digitrec.server.app import create_app, load_recognizer
 
     if not 0 <= args.port <= 65535:
-        raise DigitrecError(f"--port: must be 0..65535, got {args.port}")
+        raise DigitrecError(f"must be 0..65535, got {args.port}", field="port")
     settings = settings_from(args)
     recognizer = load_recognizer(settings)  # here, so a bad --model or --backend is a one-line error
     print(f"digitrec: serving {args.model or 'the default model'} on http://{args.host}:{args.port}/ "

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     if not 1 <= args.n <= MAX_N:
-        raise DigitrecError(f"--n: must be between 1 and {MAX_N} (one picture), got {args.n}")
+        raise DigitrecError(f"must be between 1 and {MAX_N} (one picture), got {args.n}", field="n")
     dataset = datamod.load(args.data, args.split, args.data_dir)
     if len(dataset) == 0:
         raise DigitrecError(f"{dataset.source}: holds no images")

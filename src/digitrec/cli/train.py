@@ -7,12 +7,13 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from digitrec.training import distributed
 from digitrec.errors import DigitrecError
 from digitrec.models import TTA_VIEWS
+from digitrec.training import distributed
+from digitrec.training.config import TrainConfig
 from digitrec.training.recipes import RECIPES, recipe_config
-from digitrec.training.loop import CHECKPOINT, TrainConfig, load_config
 from digitrec.training.run import resume_run, train_run
+from digitrec.training.runfolder import RunFolder
 
 _DEFAULTS = TrainConfig()
 
@@ -38,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tta", default=None, choices=list(TTA_VIEWS),
                    help="test-time augmentation: the saved model averages fixed rotated/zoomed views")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
-    p.add_argument("--val-size", type=int, default=None, help=f"held-out training images (default {_DEFAULTS.val_size})")
+    p.add_argument("--val-size", type=int, default=None,
+                   help=f"held-out training images (default {_DEFAULTS.val_size})")
     p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
@@ -52,7 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html in the run folder")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="train on N local processes: runs torchrun --nproc-per-node N with the other options")
-    p.set_defaults(run=run, parser=p)
+    p.set_defaults(run=run)
 
 
 def config_from_args(args) -> TrainConfig:
@@ -87,17 +89,18 @@ def _train(args, dist: distributed.Dist):
         return resume_run(args.resume, epochs=args.epochs, progress=progress, dist=dist)
     cfg = config_from_args(args)
     cfg.command = "digitrec " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-    out = Path(args.out or f"runs/{cfg.model}")
-    if (out / CHECKPOINT).exists() and not args.overwrite:
-        raise DigitrecError(f"{out}: already holds a run; use --resume {out} to continue it or --overwrite")
-    return train_run(cfg, out, progress=progress, dist=dist)
+    cfg.validate()
+    run = RunFolder(args.out or f"runs/{cfg.model}")
+    if run.holds_run() and not args.overwrite:
+        raise DigitrecError(f"{run.path}: already holds a run; use --resume {run.path} to continue it or --overwrite")
+    return train_run(cfg, run.path, progress=progress, dist=dist)
 
 
 def launch(args) -> int:
     """`--nproc N`: check the options here (one-line errors), then run torchrun and return its exit code."""
     if args.nproc < 1:
-        raise DigitrecError(f"--nproc: must be at least 1, got {args.nproc}")
-    cfg = load_config(Path(args.resume)) if args.resume else config_from_args(args)
+        raise DigitrecError(f"must be at least 1, got {args.nproc}", field="nproc")
+    cfg = RunFolder(args.resume).load_config() if args.resume else config_from_args(args)
     cfg.validate()
     distributed.Dist(world=args.nproc).check_batch(cfg.batch_size)
     return distributed.launch_local(args.nproc, ["train", *forwarded_args(args)], cfg.threads)
@@ -117,8 +120,10 @@ def forwarded_args(args) -> list[str]:
 
 def _report(run_dir: Path, device: str) -> None:
     """Figures and report.html in the run folder; the model is saved already, so a problem here only warns."""
-    from digitrec.report.page import write_report  # matplotlib loads only when a report is drawn
-    from digitrec.cli.report import print_report
+    from digitrec.cli.common import print_report
+    from digitrec.report.page import (
+        write_report,  # matplotlib loads only when a report is drawn
+    )
 
     try:
         print_report(write_report(run_dir, device=device), accuracy=False)

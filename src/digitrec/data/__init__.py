@@ -5,6 +5,7 @@ the rest of digitrec imports the modules themselves.
 """
 
 from digitrec.data.dataset import (
+    DEFAULT_VAL_SIZE,
     SPLITS,
     Dataset,
     default_data_dir,
@@ -14,4 +15,5 @@ from digitrec.data.dataset import (
     train_val_split,
 )
 
-__all__ = ["SPLITS", "Dataset", "default_data_dir", "load", "load_mnist", "mnist_checksums", "train_val_split"]
+__all__ = ["DEFAULT_VAL_SIZE", "SPLITS", "Dataset", "default_data_dir", "load", "load_mnist", "mnist_checksums",
+           "train_val_split"]

@@ -33,7 +33,7 @@ def list_augments() -> list[str]:
 
 def get_augment(name: str) -> Augment | None:
     if name not in _AUGMENTS:
-        raise DigitrecError(f"--augment: unknown augmentation {name!r}; choose from {', '.join(list_augments())}")
+        raise DigitrecError(f"unknown augmentation {name!r}; choose from {', '.join(list_augments())}", field="augment")
     return _AUGMENTS[name]
 
 

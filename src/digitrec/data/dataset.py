@@ -14,10 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data.download import SHA256, download_file, verify
+from digitrec.data.formats import (
+    parse_idx,
+    read_bytes,
+    read_image_folder,
+    read_kaggle_csv,
+    read_npz,
+)
 from digitrec.errors import DigitrecError
-from digitrec.data.formats import read_bytes, parse_idx, read_image_folder, read_kaggle_csv, read_npz
+from digitrec.util import SIDE
+from digitrec.util.system import cache_dir
 
 SPLITS = ("train", "test")
+# Training images held out for validation unless told otherwise: every choice (recipes, calibration,
+# thresholds) is made on these, never on the test split.
+DEFAULT_VAL_SIZE = 5000
 _IDX_NAMES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -33,7 +44,7 @@ class Dataset:
     source: str
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3 or self.images.shape[1:] != (28, 28):
+        if self.images.ndim != 3 or self.images.shape[1:] != (SIDE, SIDE):
             raise DigitrecError(f"{self.source}: images have shape {self.images.shape}, expected (N, 28, 28)")
         if self.labels is None:
             return
@@ -60,12 +71,12 @@ class Dataset:
 
 
 def default_data_dir(data_dir: str | Path | None = None) -> Path:
-    """--data-dir, else $DIGITREC_DATA, else ~/.cache/digitrec/mnist."""
+    """--data-dir, else $DIGITREC_DATA, else the cache folder's mnist/ (~/.cache/digitrec/mnist)."""
     if data_dir:
         return Path(data_dir)
     if os.environ.get("DIGITREC_DATA"):
         return Path(os.environ["DIGITREC_DATA"])
-    return Path.home() / ".cache" / "digitrec" / "mnist"
+    return cache_dir() / "mnist"
 
 
 def _find_or_download(directory: Path, name: str, download: bool) -> Path:
@@ -86,7 +97,7 @@ def _read_checked_idx(path: Path, name: str, ndim: int) -> np.ndarray:
 def load_mnist(split: str = "train", data_dir: str | Path | None = None, download: bool = True) -> Dataset:
     """MNIST `split` from IDX files, downloading (checksummed) when they are missing."""
     if split not in SPLITS:
-        raise DigitrecError(f"split: unknown split {split!r}, expected one of {', '.join(SPLITS)}")
+        raise DigitrecError(f"unknown split {split!r}, expected one of {', '.join(SPLITS)}", field="split")
     directory = default_data_dir(data_dir)
     image_name, label_name = _IDX_NAMES[split]
     image_path = _find_or_download(directory, image_name, download)
@@ -135,10 +146,10 @@ def _load_folder(path: Path, split: str) -> Dataset:
     return Dataset(images, labels, str(path))
 
 
-def train_val_split(train: Dataset, n_val: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+def train_val_split(train: Dataset, n_val: int = DEFAULT_VAL_SIZE, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Hold out `n_val` training images for validation, the same ones for every run with `seed`."""
     if not 0 <= n_val < len(train):
-        raise DigitrecError(f"--val-size: {n_val} must be between 0 and {len(train) - 1}")
+        raise DigitrecError(f"{n_val} must be between 0 and {len(train) - 1}", field="val_size")
     order = np.random.default_rng(seed).permutation(len(train))
     return (
         train.subset(np.sort(order[n_val:]), f"{train.source}[train]"),

@@ -11,9 +11,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from digitrec.data.formats import gunzip_if_needed
 from digitrec.errors import DigitrecError
 from digitrec.util.files import atomic_write
-from digitrec.data.formats import gunzip_if_needed
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.errors import DigitrecError
+from digitrec.util import SIDE
 
-IMAGE_SIDE = 28
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 # IDX magic: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions.
 _IDX_UBYTE = 0x08
@@ -60,7 +60,7 @@ def parse_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
     if len(data) < header:
         raise DigitrecError(f"{path}: IDX header is truncated")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    if ndim == 3 and dims[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+    if ndim == 3 and dims[1:] != (SIDE, SIDE):
         raise DigitrecError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
     expected = int(np.prod(dims))
     if len(data) - header != expected:
@@ -95,7 +95,7 @@ def read_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if ((pixels < 0) | (pixels > 255)).any():
         bad = int(np.argmax(((pixels < 0) | (pixels > 255)).any(axis=1)))
         raise DigitrecError(f"{path}: row {bad + 2}: pixel value outside 0-255")
-    return pixels.astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE), labels
+    return pixels.astype(np.uint8).reshape(-1, SIDE, SIDE), labels
 
 
 def _csv_values(rows, path: Path, width: int) -> np.ndarray:
@@ -152,7 +152,7 @@ def read_image_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     arr = np.asarray(img.convert("L"), dtype=np.uint8)
             except (UnidentifiedImageError, OSError) as exc:
                 raise DigitrecError(f"{file}: not a readable image ({exc})") from None
-            if arr.shape != (IMAGE_SIDE, IMAGE_SIDE):
+            if arr.shape != (SIDE, SIDE):
                 raise DigitrecError(f"{file}: image is {arr.shape[1]}x{arr.shape[0]}, expected 28x28")
             images.append(arr)
             labels.append(int(class_dir.name))

@@ -13,10 +13,10 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch
 
-from digitrec.util.device import pick_device
 from digitrec.errors import DigitrecError
-from digitrec.models.predict import predict_proba
 from digitrec.models.modelfile import load_model
+from digitrec.models.predict import predict_proba
+from digitrec.util.device import pick_device
 
 
 class Backend(Protocol):
@@ -63,7 +63,7 @@ def load_backend(path: str | Path, backend: str = "torch", device: str = "auto")
     """Open a model file with the named backend."""
     _import_optional()
     if backend not in _LOADERS:
-        raise DigitrecError(f"--backend: unknown backend {backend!r}; choose from {', '.join(sorted(_LOADERS))}")
+        raise DigitrecError(f"unknown backend {backend!r}; choose from {', '.join(sorted(_LOADERS))}", field="backend")
     if backend == "torch" and str(path).lower().endswith(".onnx"):
         raise DigitrecError(f"{path}: an ONNX file; open it with --backend onnx")
     return _LOADERS[backend](path, device=device)

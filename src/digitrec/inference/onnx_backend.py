@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.inference.backends import register_backend
 from digitrec.errors import DigitrecError
-from digitrec.interop.export import INPUT_NAME, onnx_bytes_for, onnx_metadata
+from digitrec.inference.backends import register_backend
+from digitrec.interop.export import onnx_bytes_for
+from digitrec.interop.onnxmeta import INPUT_NAME, onnx_metadata
 from digitrec.models.modelfile import load_model
 
 CHUNK = 1024  # images per run: bounds activation memory (~110 MB for conv2-fc128) on big inputs
@@ -68,7 +69,7 @@ class OnnxBackend:
         """(N, 28, 28) uint8 (ink bright) → (N, 10) float32 probabilities."""
         images = np.ascontiguousarray(images, dtype=np.uint8)
         if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise DigitrecError(f"images: expected shape (N, 28, 28), got {images.shape}")
+            raise DigitrecError(f"expected shape (N, 28, 28), got {images.shape}", field="images")
         if len(images) == 0:
             return np.zeros((0, 10), dtype=np.float32)
         if len(images) <= SMALL_BATCH:
@@ -107,7 +108,7 @@ def read_onnx(path: Path) -> tuple[bytes, dict[str, Any]]:
 
 def _check_device(device: str) -> None:
     if device not in ("auto", "cpu"):
-        raise DigitrecError(f"--device: the onnx backends run on the CPU only, not {device!r}")
+        raise DigitrecError(f"the onnx backends run on the CPU only, not {device!r}", field="device")
 
 
 def load_onnx(path: str | Path, device: str = "auto", quantize: str | None = None, **kw) -> OnnxBackend:

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from digitrec.inference.backends import Backend, load_backend
 from digitrec.errors import DigitrecError
+from digitrec.inference.backends import Backend, load_backend
 from digitrec.pictures.decode import ImageSource
 from digitrec.pictures.preprocess import Preprocessed, preprocess
 
@@ -70,7 +70,7 @@ class Recognizer:
 
     def __init__(self, backend: Backend, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise DigitrecError(f"--threshold: must be between 0 and 1, got {threshold}")
+            raise DigitrecError(f"must be between 0 and 1, got {threshold}", field="threshold")
         self.backend = backend
         self.threshold = threshold
 

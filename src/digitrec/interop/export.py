@@ -21,14 +21,19 @@ import torch
 from torch import nn
 
 from digitrec.errors import DigitrecError
-from digitrec.util.files import atomic_write
+from digitrec.interop.onnxmeta import (
+    INPUT_NAME,
+    META_KEY,
+    OUTPUT_NAME,
+    export_metadata,
+    set_onnx_metadata,
+)
+from digitrec.models.modelfile import load_model
 from digitrec.models.predict import to_input
-from digitrec.models.modelfile import load_model, versions
+from digitrec.util.files import atomic_write
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
-INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
-META_KEY = "digitrec"  # metadata_props key / _extra_files name holding the JSON metadata
 MIN_OPSET, DEFAULT_OPSET = 17, 17
 CALIBRATION_IMAGES = 500  # training images; the test set is never used
 
@@ -42,17 +47,6 @@ class Deployable(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.model(to_input(images)), dim=1)
-
-
-def export_metadata(meta: dict[str, Any], fmt: str, **details: Any) -> dict[str, Any]:
-    """The model file's metadata plus what the export changed: format, I/O contract, versions."""
-    import onnx
-    import onnxruntime
-
-    info = {"format": fmt, "input": f"{INPUT_NAME}: uint8 (batch, 28, 28), ink bright, background 0",
-            "output": f"{OUTPUT_NAME}: float32 (batch, 10) class probabilities",
-            "versions": {**versions(), "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}, **details}
-    return {**meta, "export": info}
 
 
 def _example(batch: int = 2) -> torch.Tensor:
@@ -71,7 +65,7 @@ def onnx_model(model: nn.Module, meta: dict[str, Any], opset: int = DEFAULT_OPSE
     import onnx
 
     if opset < MIN_OPSET:
-        raise DigitrecError(f"--opset: must be at least {MIN_OPSET}, got {opset}")
+        raise DigitrecError(f"must be at least {MIN_OPSET}, got {opset}", field="opset")
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen on purpose, see above
@@ -84,36 +78,14 @@ def onnx_model(model: nn.Module, meta: dict[str, Any], opset: int = DEFAULT_OPSE
     return proto
 
 
-def set_onnx_metadata(proto, meta: dict[str, Any]) -> None:
-    """Store `meta` as JSON under metadata_props["digitrec"] (replacing any earlier value)."""
-    props = [p for p in proto.metadata_props if p.key != META_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(props)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(meta)
-    proto.producer_name = "digitrec"
-
-
-def onnx_metadata(proto, source: str | Path = "model") -> dict[str, Any]:
-    """The digitrec metadata of an ONNX model (one-line error when it has none)."""
-    for prop in proto.metadata_props:
-        if prop.key == META_KEY:
-            try:
-                return json.loads(prop.value)
-            except ValueError:
-                raise DigitrecError(f"{source}: ONNX metadata_props[{META_KEY!r}] is not valid JSON") from None
-    raise DigitrecError(f"{source}: ONNX model without digitrec metadata (not exported by digitrec?)")
-
-
 def calibration_images(n: int = CALIBRATION_IMAGES, data: str | None = None, data_dir: str | None = None,
                        seed: int = 0) -> np.ndarray:
     """`n` random training images (uint8 (n, 28, 28)) from the training part of the usual split."""
     from digitrec.data import dataset as datamod
-    from digitrec.training.loop import TrainConfig
 
     if n < 1:
-        raise DigitrecError(f"--calibration-images: must be at least 1, got {n}")
-    full, held_out = datamod.load(data, "train", data_dir), TrainConfig().val_size
+        raise DigitrecError(f"must be at least 1, got {n}", field="calibration_images")
+    full, held_out = datamod.load(data, "train", data_dir), datamod.DEFAULT_VAL_SIZE
     # Leave out training's validation images when there are enough: calibration then sees only
     # images the model was trained on (a small dataset is used whole).
     train = datamod.train_val_split(full, held_out)[0] if len(full) > 2 * held_out else full
@@ -155,8 +127,10 @@ def onnx_bytes_for(model: nn.Module, meta: dict[str, Any], opset: int = DEFAULT_
     if quantize is None:
         return proto.SerializeToString()
     if quantize != "int8":
-        raise DigitrecError(f"--quantize: unknown quantisation {quantize!r}; choose int8")
-    from digitrec.interop.int8 import quantize_int8  # imports onnxruntime.quantization, slow: only when asked
+        raise DigitrecError(f"unknown quantisation {quantize!r}; choose int8", field="quantize")
+    from digitrec.interop.int8 import (
+        quantize_int8,  # imports onnxruntime.quantization, slow: only when asked
+    )
 
     images = calibration if calibration is not None else calibration_images()
     return quantize_int8(proto, images).SerializeToString()
@@ -173,9 +147,9 @@ def export_file(model_path: str | Path, fmt: str = "onnx", out: str | Path | Non
                 calibration: np.ndarray | None = None) -> Path:
     """Export a model file; the result is written atomically. Returns the written path."""
     if fmt not in FORMATS:
-        raise DigitrecError(f"--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise DigitrecError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", field="format")
     if quantize and fmt != "onnx":
-        raise DigitrecError("--quantize: int8 quantisation is only available with --format onnx")
+        raise DigitrecError("int8 quantisation is only available for the onnx format", field="quantize")
     model_path = Path(model_path)
     model, meta = load_model(model_path)
     if fmt == "torchscript":

@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.interop.export import INPUT_NAME, export_metadata, onnx_metadata, set_onnx_metadata
+from digitrec.interop.onnxmeta import (
+    INPUT_NAME,
+    export_metadata,
+    onnx_metadata,
+    set_onnx_metadata,
+)
 
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul", "MaxPool", "Relu"]
 CALIBRATION_BATCH = 100  # images per calibration step
@@ -53,7 +58,13 @@ def classifier_nodes(proto) -> list[str]:
 def quantize_int8(proto, calibration: np.ndarray):
     """Float ONNX model (from `export.onnx_model`) → statically quantised int8 ModelProto."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
 
     meta = onnx_metadata(proto)
     with tempfile.TemporaryDirectory(prefix="digitrec-quant-") as tmp:

@@ -70,7 +70,8 @@ def read_keras(path: str | Path) -> KerasModel:
     except DigitrecError:
         raise
     except _READ_ERRORS as exc:
-        raise DigitrecError(f"{path}: not a readable Keras model file (truncated or corrupt: {_one_line(exc)})") from None
+        raise DigitrecError(f"{path}: not a readable Keras model file "
+                            f"(truncated or corrupt: {_one_line(exc)})") from None
     raise DigitrecError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5)")
 
 

@@ -26,8 +26,8 @@ from torch import nn
 
 from digitrec.errors import DigitrecError
 from digitrec.interop.keras_file import KerasLayer, KerasModel, read_keras
-from digitrec.models.modelfile import load_state
 from digitrec.models import Normalize, create_model, list_models
+from digitrec.models.modelfile import load_state
 
 SIDE = 28  # MNIST digits are 28x28x1
 # Layers that do nothing at inference time.

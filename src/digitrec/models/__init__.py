@@ -7,7 +7,13 @@ Importing this package registers every network (`networks`, `wrappers`), so
 from digitrec.models import networks, wrappers  # noqa: F401  (registration)
 from digitrec.models.layers import MNIST_MEAN, MNIST_STD, Dropout, Normalize
 from digitrec.models.networks import DEFAULT_MODEL
-from digitrec.models.registry import count_parameters, create_model, describe, list_models, register_model
+from digitrec.models.registry import (
+           count_parameters,
+           create_model,
+           describe,
+           list_models,
+           register_model,
+)
 from digitrec.models.summary import summary
 from digitrec.models.wrappers import TTA_VIEWS, with_tta
 

@@ -19,8 +19,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from digitrec.errors import DigitrecError
-from digitrec.util.files import atomic_path
 from digitrec.models.registry import create_model
+from digitrec.util.files import atomic_path
 
 FORMAT = "digitrec-model"
 CHECKPOINT_FORMAT = "digitrec-checkpoint"

@@ -104,7 +104,7 @@ def bn_conv3(width: int = 16, crop: int = 0, deskew: bool = False, stem: str = "
     random initial values: 16 random 3x3 filters, batch-normalised, serve one epoch as well as
     trained ones, and nothing then needs the gradient of the second block's input."""
     if stem not in ("pool", "stride2"):
-        raise DigitrecError(f"model: stem must be 'pool' or 'stride2', got {stem!r}")
+        raise DigitrecError(f"stem must be 'pool' or 'stride2', got {stem!r}", field="model")
     w = width
     first = (_conv_pool_bn(1, w) if stem == "pool" else _conv_bn(1, w, 3, 2))  # (B, w, side/2, side/2)
     for layer in first if fixed_stem else []:

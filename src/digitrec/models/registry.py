@@ -36,11 +36,11 @@ def describe(name: str) -> str:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; `arch` and `arch_kwargs` ride along so model files can rebuild it."""
     if name not in _REGISTRY:
-        raise DigitrecError(f"model: unknown model {name!r}; choose from {', '.join(list_models())}")
+        raise DigitrecError(f"unknown model {name!r}; choose from {', '.join(list_models())}", field="model")
     try:
         model = _REGISTRY[name](**kwargs)
     except TypeError as exc:
-        raise DigitrecError(f"model: bad settings for {name!r}: {exc}") from None
+        raise DigitrecError(f"bad settings for {name!r}: {exc}", field="model") from None
     model.arch = name
     model.arch_kwargs = dict(kwargs)
     return model

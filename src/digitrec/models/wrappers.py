@@ -75,7 +75,7 @@ def tta(base: dict | None = None, views: str | list = "rot-zoom") -> nn.Module:
     base = base or {"arch": "bn-conv3-w16"}
     if isinstance(views, str):
         if views not in TTA_VIEWS or not TTA_VIEWS[views]:
-            raise DigitrecError(f"--tta: unknown view set {views!r}; choose from {', '.join(TTA_VIEWS)}")
+            raise DigitrecError(f"unknown view set {views!r}; choose from {', '.join(TTA_VIEWS)}", field="tta")
         views = TTA_VIEWS[views]
     return TestTimeAugment(create_model(base["arch"], **base.get("arch_kwargs", {})), views)
 

@@ -15,8 +15,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitrec.errors import DigitrecError
 from digitrec.data.formats import read_file
+from digitrec.errors import DigitrecError
 
 ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]
 

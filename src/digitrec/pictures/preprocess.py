@@ -87,7 +87,8 @@ def ink_bright(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Make the ink bright. The paper's level is the median of the picture's border (mostly
     paper, wherever the digit is); the ink is the extreme farther from it."""
     edge = max(1, min(gray.shape) // 50)
-    border = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()])
+    border = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(),
+                             gray[:, :edge].ravel(), gray[:, -edge:].ravel()])
     hist = np.bincount(_levels(gray).ravel(), minlength=256)
     darkest = 1.0 - _peak(hist[::-1])  # the level at least MIN_INK_PIXELS pixels reach
     paper = float(np.median(border))

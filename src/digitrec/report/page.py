@@ -13,24 +13,24 @@ import base64
 import html
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from digitrec.data import dataset as datamod
-from digitrec.report import plots
-from digitrec.inference.backends import load_backend
 from digitrec.errors import DigitrecError
-from digitrec.training.metrics import Metrics, compute_metrics
-from digitrec.util.files import atomic_write
+from digitrec.inference.backends import load_backend
 from digitrec.models.modelfile import read_metadata
-from digitrec.training.loop import CONFIG, MODEL, TrainConfig, load_config
+from digitrec.report import plots
+from digitrec.training.config import TrainConfig
+from digitrec.training.metrics import Metrics, compute_metrics
 from digitrec.training.run import load_test_data as run_test_data
+from digitrec.training.runfolder import RunFolder
+from digitrec.util.files import atomic_write
 
 REPORT = "report.html"
-HISTORY = "history.json"
 # file stem → caption, in the order the page shows them
 CAPTIONS = {
     "curves": "Accuracy and loss per epoch, training vs validation.",
@@ -63,16 +63,16 @@ def locate(target: str | Path) -> RunFiles:
     """A run folder (model.safetensors + history.json) or a model file → RunFiles."""
     target = Path(target)
     if target.is_dir():
-        model_path = target / MODEL
-        if not model_path.is_file():
-            raise DigitrecError(f"{target}: no {MODEL} in this folder (is it a finished `digitrec train` run?)")
-        run = RunFiles(model_path, read_metadata(model_path))
-        if (target / HISTORY).is_file():
-            run.history = load_history(target / HISTORY)
+        folder = RunFolder(target)
+        if not folder.model.is_file():
+            raise DigitrecError(f"{target}: no {folder.MODEL} in this folder (is it a finished `digitrec train` run?)")
+        run = RunFiles(folder.model, read_metadata(folder.model))
+        if folder.history.is_file():
+            run.history = folder.load_history()
         else:
-            run.notes.append(f"No {HISTORY} in {target}, so no training curves.")
-        if "training" not in run.metadata and (target / CONFIG).is_file():
-            run.metadata["training"] = asdict(load_config(target))
+            run.notes.append(f"No {folder.HISTORY} in {target}, so no training curves.")
+        if "training" not in run.metadata and folder.config.is_file():
+            run.metadata["training"] = folder.load_config().to_dict()
         return run
     if target.is_file():
         run = RunFiles(target, read_metadata(target))
@@ -80,18 +80,6 @@ def locate(target: str | Path) -> RunFiles:
                          "report on its run folder to see them.")
         return run
     raise DigitrecError(f"{target}: not found; expected a run folder or a model file")
-
-
-def load_history(path: Path) -> list[dict]:
-    """The per-epoch rows of a run's history.json, checked for the fields the curves need."""
-    try:
-        rows = json.loads(path.read_text())["epochs"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DigitrecError(f"{path}: not a digitrec history file ({exc})") from None
-    need = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-    if not rows or any(not isinstance(r, dict) or any(k not in r for k in need) for r in rows):
-        raise DigitrecError(f"{path}: every epoch needs {', '.join(need)}")
-    return rows
 
 
 def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:

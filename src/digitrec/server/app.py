@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitrec import __version__
+from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer
 from digitrec.pictures.decode import MAX_PIXELS
 from digitrec.server.bodies import InvalidBody
-from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer
 from digitrec.server.limits import ApiError, BodyLimit, error_body
 
 STATIC = Path(str(resources.files("digitrec") / "server" / "static"))

@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 from digitrec.errors import DigitrecError
 from digitrec.pictures.preprocess import Preprocessed, preprocess
 from digitrec.server.limits import ApiError, check_picture, decode_base64
+from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 
 MEDIA_HINT = "send multipart/form-data with a file, or application/json"
 

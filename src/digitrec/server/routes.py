@@ -18,9 +18,23 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
-from digitrec.server.schemas import BODY_MODELS, BatchOut, ErrorOut, Health, ModelInfo, NumberOut, PredictOut
-from digitrec.server.bodies import Picture, checked, prepare, read_number_picture, read_pictures
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
+from digitrec.server.bodies import (
+    Picture,
+    checked,
+    prepare,
+    read_number_picture,
+    read_pictures,
+)
+from digitrec.server.schemas import (
+    BODY_MODELS,
+    BatchOut,
+    ErrorOut,
+    Health,
+    ModelInfo,
+    NumberOut,
+    PredictOut,
+)
 
 router = APIRouter()
 

@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage as ndi
 
 Variant = Callable[[np.ndarray, np.random.Generator], "Image.Image | bytes | np.ndarray"]
 

@@ -32,8 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 from torch import distributed as tdist
+from torch import nn
 
 from digitrec.errors import DigitrecError
 from digitrec.models.modelfile import weights_digest
@@ -75,8 +75,9 @@ class Dist:
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.world:
-            raise DigitrecError(f"--batch-size: {batch_size} does not divide among {self.world} processes; "
-                                f"use a multiple of {self.world} (it is the global batch, split over the ranks)")
+            raise DigitrecError(f"{batch_size} does not divide among {self.world} processes; "
+                                f"use a multiple of {self.world} (it is the global batch, split over the ranks)",
+                                field="batch_size")
 
     def start(self, device: torch.device, threads: int | None, batch_size: int) -> torch.device:
         """Join the process group (gloo on CPU, NCCL on CUDA); returns this rank's device."""
@@ -86,8 +87,8 @@ class Dist:
             return device
         if device.type == "cuda":
             if self.local_rank >= torch.cuda.device_count():
-                raise DigitrecError(f"--nproc/--nproc-per-node: {self.local_world} processes on this machine "
-                                    f"but only {torch.cuda.device_count()} GPUs; one process per GPU")
+                raise DigitrecError(f"{self.local_world} processes on this machine "
+                                    f"but only {torch.cuda.device_count()} GPUs; one process per GPU", field="nproc")
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if threads is None:  # torchrun sets OMP_NUM_THREADS=1; use the cores instead

@@ -7,90 +7,30 @@ TensorDataset spends most of an epoch in Python collating single images.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from digitrec.training.native import optim
 from digitrec.data.augment import get_augment
 from digitrec.data.dataset import Dataset
-from digitrec.util.device import pick_device, set_threads
-from digitrec.training.distributed import Dist
 from digitrec.errors import DigitrecError
-from digitrec.util.files import atomic_write
-from digitrec.training.native.flatparams import flatten_parameters
+from digitrec.models import create_model, with_tta
+from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoint
 from digitrec.models.predict import predict_proba, to_input
+from digitrec.training.config import TrainConfig
+from digitrec.training.distributed import Dist
+from digitrec.training.native import optim
+from digitrec.training.native.flatparams import flatten_parameters
 from digitrec.training.native.kernels import training_view
-from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoint, save_model
-from digitrec.models import TTA_VIEWS, count_parameters, create_model, with_tta
-
-CHECKPOINT = "checkpoint.safetensors"
-MODEL = "model.safetensors"
-CONFIG = "config.json"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run; saved as config.json so --resume can rebuild it."""
-
-    model: str = "conv2-fc64"
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"  # adam | adamw | sgd (Nesterov, momentum 0.9)
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant | onecycle | linear (decay to 0)
-    warmup: float = 0.0  # fraction of steps of linear warm-up (onecycle/linear)
-    label_smoothing: float = 0.0
-    augment: str = "none"
-    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
-    tta: str = "none"  # test-time augmentation views of the saved model (models.TTA_VIEWS)
-    bf16: bool = False  # bfloat16 autocast for convs and matmuls (fast on AVX-512 BF16 CPUs)
-    channels_last: bool = False
-    val_size: int = 5000
-    subset: int = 0  # train on the first N training images only (quick runs); 0 = all
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    data: str | None = None  # None = MNIST IDX files; else a .csv, .npz or folder
-    data_dir: str | None = None
-    test_data: str | None = None
-    measure_test: bool = True  # False: no test figure at all, for runs whose choices must rest on validation
-    recipe: str | None = None
-    model_kwargs: dict = field(default_factory=dict)
-    command: str | None = None  # the command line that started the run, kept in the model file
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, "--epochs", f"must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 1, "--batch-size", f"must be at least 1, got {self.batch_size}"),
-            (self.lr > 0, "--lr", f"must be positive, got {self.lr}"),
-            (self.optimizer in ("adam", "adamw", "sgd"), "--optimizer", f"unknown optimizer {self.optimizer!r}"),
-            (self.schedule in ("constant", "onecycle", "linear"), "--schedule", f"unknown schedule {self.schedule!r}"),
-            (0 <= self.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),
-            (0 <= self.ema < 1, "--ema", "must be in [0, 1)"),
-            (self.subset >= 0, "--subset", "must be 0 (all) or positive"),
-            (self.tta in TTA_VIEWS, "--tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
-            (self.measure_test or not self.test_data, "--test-data", "given with --no-test, which measures no test set"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise DigitrecError(f"{name}: {why}")
+from digitrec.training.runfolder import RunFolder
+from digitrec.util.device import pick_device, set_threads
 
 
 @dataclass
@@ -156,14 +96,14 @@ class WeightEMA:
 
 
 class Trainer:
-    """One training run in `out_dir`: fresh, or resumed from its last checkpoint."""
+    """One training run in the run folder `out_dir`: fresh, or resumed from its last checkpoint."""
 
     def __init__(self, cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: Path,
                  log: Callable[[str], None] = print, progress: bool | None = None, dist: Dist | None = None) -> None:
         cfg.validate()
         set_threads(cfg.threads)
         self.dist = dist or Dist()  # only rank 0 of a distributed run logs and writes files
-        self.cfg, self.out_dir = cfg, Path(out_dir)
+        self.cfg, self.run_folder = cfg, RunFolder(out_dir)
         self.log, self.progress = (log, progress) if self.dist.is_main else (lambda _: None, False)
         self.device = self.dist.start(pick_device(cfg.device), cfg.threads, cfg.batch_size)
         torch.manual_seed(cfg.seed)
@@ -187,12 +127,13 @@ class Trainer:
 
     def resume(self) -> None:
         """Restore model, optimizer, EMA and history from the last end-of-epoch checkpoint."""
-        states, info = load_checkpoint(self.out_dir / CHECKPOINT)
-        load_state(self.model, states["model"], self.out_dir / CHECKPOINT)
+        path = self.run_folder.checkpoint
+        states, info = load_checkpoint(path)
+        load_state(self.model, states["model"], path)
         try:
             self.optimizer.load_state_dict(states["optimizer"])
         except ValueError as exc:  # e.g. a checkpoint of a distributed run, whose optimizer saw each tensor
-            raise DigitrecError(f"{self.out_dir / CHECKPOINT}: optimizer state does not fit this run ({exc})") from None
+            raise DigitrecError(f"{path}: optimizer state does not fit this run ({exc})") from None
         if self.ema is not None and "ema" in states:
             self.ema.shadow = states["ema"]
         if "rng" in states and self.dist.world == 1:  # the same random augmentations as an unbroken run
@@ -208,7 +149,7 @@ class Trainer:
             self.history.append(stats)
             if checkpoints and self.dist.is_main:
                 self._checkpoint(epoch)
-                write_history(self.out_dir, self.history)
+                self.run_folder.write_history([asdict(h) for h in self.history])
             self.log(format_epoch(stats, self.cfg.epochs))
             if on_epoch_end is not None:
                 on_epoch_end(stats)
@@ -285,63 +226,10 @@ class Trainer:
             states["ema"] = self.ema.shadow
         if self.dist.world == 1:  # augmentation and dropout draw from it; ranks each have their own
             states["rng"] = torch.get_rng_state()
-        info = {"epoch": epoch, "history": [asdict(h) for h in self.history], "config": asdict(self.cfg)}
-        save_checkpoint(self.out_dir / CHECKPOINT, states, info)
-
-
-# --- run files ---
+        info = {"epoch": epoch, "history": [asdict(h) for h in self.history], "config": self.cfg.to_dict()}
+        save_checkpoint(self.run_folder.checkpoint, states, info)
 
 
 def format_epoch(s: EpochStats, epochs: int) -> str:
     return (f"epoch {s.epoch:>2}/{epochs}  train loss {s.train_loss:.4f} acc {s.train_accuracy:.4f}  "
             f"val loss {s.val_loss:.4f} acc {s.val_accuracy:.4f}  {s.seconds:.1f}s")
-
-
-def write_history(out_dir: Path, history: list[EpochStats]) -> None:
-    """history.json and history.csv, with each epoch's seconds and the running total."""
-    rows = [asdict(h) for h in history]
-    total = 0.0
-    for row in rows:
-        total += row["seconds"]
-        row["total_seconds"] = round(total, 4)
-    doc = {"epochs": rows, "total_train_seconds": round(total, 4)}
-    atomic_write(out_dir / "history.json", json.dumps(doc, indent=2).encode())
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["epoch"])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out_dir / "history.csv", buf.getvalue().encode())
-
-
-def save_config(out_dir: Path, cfg: TrainConfig) -> None:
-    atomic_write(out_dir / CONFIG, json.dumps(asdict(cfg), indent=2).encode())
-
-
-def load_config(run_dir: Path) -> TrainConfig:
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise DigitrecError(f"{path}: not found; --resume takes a run folder made by `digitrec train`")
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise DigitrecError(f"{path}: not a valid run config ({exc})") from None
-
-
-def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,
-                   model: nn.Module) -> dict[str, Any]:
-    """What a model file records about how it was made."""
-    total = sum(h.seconds for h in history)
-    return {
-        "command": cfg.command,
-        "training": {**asdict(cfg), "epochs_done": len(history), "train_seconds": round(total, 3)},
-        "data": data_info,
-        "metrics": {"val_accuracy": history[-1].val_accuracy if history else None,
-                    "test_accuracy": test_accuracy},
-        "parameters": count_parameters(model),
-    }
-
-
-def save_final(out_dir: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    path = Path(out_dir) / MODEL
-    save_model(model, path, meta)
-    return path

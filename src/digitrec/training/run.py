@@ -7,18 +7,21 @@ any of these ways gives the same files.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+from torch import nn
 
 from digitrec.data import dataset as datamod
-from digitrec.training.distributed import Dist
-from digitrec.training.metrics import Metrics, compute_metrics
-from digitrec.util.files import remove_stale_temporaries
+from digitrec.models import count_parameters
 from digitrec.models.predict import predict_proba
-from digitrec.training.loop import CHECKPOINT, MODEL, Trainer, TrainConfig, load_config, model_metadata, save_config, save_final
+from digitrec.training.config import TrainConfig
+from digitrec.training.distributed import Dist
+from digitrec.training.loop import EpochStats, Trainer
+from digitrec.training.metrics import Metrics, compute_metrics
+from digitrec.training.runfolder import RunFolder
 
 
 @dataclass
@@ -57,7 +60,7 @@ def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
 def resume_run(out_dir: str | Path, epochs: int | None = None, log: Callable[[str], None] = print,
                progress: bool | None = None, dist: Dist | None = None) -> RunResult:
     """Continue a run from its last checkpoint with its saved settings (`epochs` may extend it)."""
-    cfg = load_config(Path(out_dir))
+    cfg = RunFolder(out_dir).load_config()
     if epochs is not None:
         cfg.epochs = epochs
     return train_run(cfg, out_dir, resume=True, log=log, progress=progress, dist=dist)
@@ -71,23 +74,26 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     Under torchrun pass `dist=distributed.from_env()`: every rank trains, rank 0 alone writes
     files and measures the test set (the others return a result with `test=None`).
     """
-    out_dir = Path(out_dir)
+    cfg.validate()  # before any data is read: a bad option costs nothing
+    run = RunFolder(out_dir)
+    if dist is None or dist.is_main:
+        run.prepare()
     t0 = time.perf_counter()
     train, val, test, info = load_run_data(cfg)
     load_seconds = time.perf_counter() - t0
-    trainer = Trainer(cfg, train, val, out_dir, log=log, progress=progress, dist=dist)
-    if resume and (out_dir / CHECKPOINT).exists():
+    trainer = Trainer(cfg, train, val, run.path, log=log, progress=progress, dist=dist)
+    if resume and run.holds_run():
         trainer.resume()
-        trainer.log(f"resuming {out_dir} after epoch {trainer.start_epoch - 1}")
+        trainer.log(f"resuming {run.path} after epoch {trainer.start_epoch - 1}")
         if trainer.dist.is_main:
-            remove_stale_temporaries(out_dir)
+            run.clean_temporaries()
     if trainer.dist.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(out_dir, cfg)
+        run.save_config(cfg)
     history = trainer.run()
     trainer.dist.write_trace(trainer.model)
+    train_seconds = sum(h.seconds for h in history)
     if not trainer.dist.is_main:
-        return RunResult(out_dir, out_dir / MODEL, history, None, load_seconds, sum(h.seconds for h in history))
+        return RunResult(run.path, run.model, history, None, load_seconds, train_seconds)
     model = trainer.final_model()
     metrics = None
     if test is not None and test.labels is not None:
@@ -97,5 +103,19 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         meta["metrics"]["val_accuracy_bare"] = meta["metrics"]["val_accuracy"]
         meta["metrics"]["val_accuracy"] = float(
             (predict_proba(model, val.images, device=trainer.device).argmax(1) == val.labels).mean())
-    path = save_final(out_dir, model.cpu(), meta)
-    return RunResult(out_dir, path, history, metrics, load_seconds, sum(h.seconds for h in history))
+    path = run.save_model(model.cpu(), meta)
+    return RunResult(run.path, path, history, metrics, load_seconds, train_seconds)
+
+
+def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,
+                   model: nn.Module) -> dict[str, Any]:
+    """What a model file records about how it was made."""
+    total = sum(h.seconds for h in history)
+    return {
+        "command": cfg.command,
+        "training": {**asdict(cfg), "epochs_done": len(history), "train_seconds": round(total, 3)},
+        "data": data_info,
+        "metrics": {"val_accuracy": history[-1].val_accuracy if history else None,
+                    "test_accuracy": test_accuracy},
+        "parameters": count_parameters(model),
+    }

@@ -15,9 +15,9 @@ DEVICES = ("auto", "cpu", "cuda")
 def pick_device(name: str = "auto") -> torch.device:
     """auto → CUDA when present, else CPU; asking for CUDA without one is a user error."""
     if name not in DEVICES:
-        raise DigitrecError(f"--device: unknown device {name!r}, expected one of {', '.join(DEVICES)}")
+        raise DigitrecError(f"unknown device {name!r}, expected one of {', '.join(DEVICES)}", field="device")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DigitrecError("--device: cuda requested but no CUDA device is available")
+        raise DigitrecError("cuda requested but no CUDA device is available", field="device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -52,5 +52,5 @@ def set_threads(threads: int | None) -> None:
     keep_freed_memory()
     if threads is not None:
         if threads < 1:
-            raise DigitrecError(f"--threads: must be at least 1, got {threads}")
+            raise DigitrecError(f"must be at least 1, got {threads}", field="threads")
         torch.set_num_threads(threads)

@@ -1,7 +1,9 @@
 """Crash-safe writes: write to a temporary name beside the target, then rename.
 
 A reader (or a resumed run) therefore sees either the old file or the new
-one, never half of one, even if the process is killed mid-write.
+one, never half of one, even if the process is killed mid-write. The checks
+below turn an output path that cannot be written into a one-line error before
+any work is done, rather than a traceback after it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from digitrec.errors import DigitrecError
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path; on success it is renamed onto `path`, on failure removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
+    os.chmod(tmp, mode)  # mkstemp makes 0600; these files are meant to be shared
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -44,3 +48,36 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def check_writable_dir(path: str | Path, field: str | None = None) -> Path:
+    """Prove that folder `path` can be created (with its parents) and written in, leaving no trace;
+    else a one-line DigitrecError naming `field`. Called before training or loading data, so a typo
+    in --out costs nothing, and a run that then fails leaves no empty folder behind."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DigitrecError(f"{path}: exists and is not a folder", field=field)
+    created: list[Path] = []
+    try:
+        for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            folder.mkdir()
+            created.append(folder)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".digitrec-write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DigitrecError(f"{path}: cannot write here ({exc.strerror or exc})", field=field) from None
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return path
+
+
+def check_writable_file(path: str | Path, field: str | None = None) -> Path:
+    """The folder of output file `path` must be writable, and `path` itself must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise DigitrecError(f"{path}: is a folder, expected a file name", field=field)
+    check_writable_dir(path.parent if str(path.parent) else Path("."), field=field)
+    return path
