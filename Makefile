@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/mnist),)
 export DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
 endif
 
-.PHONY: setup train test test-all bench clean
+.PHONY: setup train lint test test-all bench clean
 
 setup: $(VENV)/.installed
 
@@ -25,7 +25,12 @@ $(VENV)/.installed: pyproject.toml
 train: setup
 	$(BIN)/digitrec train --out runs/default --overwrite
 
-test: setup
+# the rooms import only downwards and without cycles (pyproject's [tool.importlinter]); the code is tidy
+lint: setup
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src tests bench
+
+test: lint
 	$(BIN)/pytest -q -m "not slow"
 
 test-all: setup

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST files (from $DIGITREC_DATA or ../shared) and small runs."""
+"""Shared fixtures: the real MNIST files (from $DIGITREC_DATA or ../shared) and a small training run."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def mnist_train(mnist_dir):
     from digitrec.data import load_mnist
 
     return load_mnist("train", mnist_dir, download=False)
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory, mnist_dir):
+    """(run folder, CLI result) of a 2-epoch run with seed 7, trained once for every test that reads it."""
+    from helpers import QUICK_TRAIN, run_cli
+
+    out = tmp_path_factory.mktemp("runs") / "a"
+    result = run_cli("train", *QUICK_TRAIN, "--epochs", "2", "--seed", "7", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result

@@ -16,7 +16,7 @@ import numpy as np
 
 from digitrec.data.formats import IMAGE_SUFFIXES
 from digitrec.errors import DigitrecError
-from digitrec.util.files import atomic_write
+from digitrec.util.files import atomic_write, check_writable_dir, check_writable_file
 
 EXTRA_SUFFIXES = {".gif", ".tga", ".ico", ".jp2", ".heic"}  # also tried when found in a folder
 
@@ -60,8 +60,10 @@ def check_args(args) -> None:
         raise DigitrecError("--csv and --out go together: --csv test.csv --out submission.csv")
     if args.batch_size < 1:
         raise DigitrecError(f"must be at least 1, got {args.batch_size}", field="batch_size")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise DigitrecError(f"must be between 0 and 1, got {args.threshold}", field="threshold")
+    if args.out:
+        check_writable_file(args.out, "out")
+    if args.save_input:
+        check_writable_dir(args.save_input, "save_input")
 
 
 def collect(paths: list[str]) -> tuple[list[Path], int]:
@@ -115,26 +117,16 @@ def predict_files(recognizer, files: list[Path], args, saver: "InputSaver | None
 
 
 def recognise_chunk(recognizer, chunk: list[Path], number: bool) -> tuple[list, int]:
-    """[(path, Prediction or NumberReading)] for the readable files of `chunk`, and how many failed."""
-    from digitrec.inference.recognizer import number_from
-    from digitrec.pictures.preprocess import preprocess
-    from digitrec.pictures.segment import segment
-
-    parts, owners, failed = [], [], 0
-    for path in chunk:
-        try:
-            pieces = segment(path) if number else [preprocess(path)]
-        except DigitrecError as exc:
-            failed += report(str(exc))
-            continue
-        owners.append((path, len(pieces)))
-        parts.extend(pieces)
-    answers = recognizer.predict_inputs(parts)
-    results, start = [], 0
-    for path, count in owners:
-        mine = answers[start:start + count]
-        start += count
-        results.append((path, number_from(mine, str(path)) if number else mine[0]))
+    """[(path, Prediction or NumberReading)] for the readable files of `chunk`, and how many failed:
+    the Recognizer's own methods, the ones the HTTP API calls too."""
+    names = [str(path) for path in chunk]
+    answers = recognizer.read_numbers(chunk, names) if number else recognizer.predict_many(chunk, names)
+    results, failed = [], 0
+    for path, answer in zip(chunk, answers):
+        if isinstance(answer, DigitrecError):
+            failed += report(str(answer))
+        else:
+            results.append((path, answer))
     return results, failed
 
 

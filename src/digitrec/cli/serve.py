@@ -36,7 +36,8 @@ def settings_from(args):
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise DigitrecError(str(first["msg"]), field=str(first["loc"][0])) from None
+        message = first["ctx"]["error"] if first["type"] == "value_error" else first["msg"]  # ours, unprefixed
+        raise DigitrecError(str(message), field=str(first["loc"][0])) from None
 
 
 def run(args) -> int:

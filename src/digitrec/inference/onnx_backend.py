@@ -9,7 +9,6 @@ torch backend to float rounding.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from digitrec.inference.backends import register_backend
 from digitrec.interop.export import onnx_bytes_for
 from digitrec.interop.onnxmeta import INPUT_NAME, onnx_metadata
 from digitrec.models.modelfile import load_model
+from digitrec.util.system import usable_cores
 
 CHUNK = 1024  # images per run: bounds activation memory (~110 MB for conv2-fc128) on big inputs
 SMALL_BATCH = 16  # batches up to this size run on the single-thread session
@@ -45,8 +45,7 @@ def default_threads() -> int:
     """Threads for large batches: torch's setting (`--threads`), at most the cores we may use."""
     import torch
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(torch.get_num_threads(), usable))
+    return max(1, min(torch.get_num_threads(), usable_cores()))
 
 
 class OnnxBackend:

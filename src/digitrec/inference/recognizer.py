@@ -65,19 +65,29 @@ class NumberReading:
                 "digits": [{k: v for k, v in d.to_dict().items() if k != "source"} for d in self.digits]}
 
 
+def check_threshold(threshold: float) -> float:
+    """The one check of the `unsure` threshold (the CLI, the server's settings and the API use it)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise DigitrecError(f"must be between 0 and 1, got {threshold}", field="threshold")
+    return threshold
+
+
 class Recognizer:
-    """A model file opened with one backend, plus the confidence threshold for `unsure`."""
+    """A model file opened with one backend, plus the confidence threshold for `unsure`.
+
+    Every way in (the CLI, this Python API, the HTTP API and its drawing page) reads pictures through
+    the methods below: `predict`/`predict_many` for digits, `read_number`/`read_numbers` for numbers.
+    """
 
     def __init__(self, backend: Backend, threshold: float = DEFAULT_THRESHOLD) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise DigitrecError(f"must be between 0 and 1, got {threshold}", field="threshold")
         self.backend = backend
-        self.threshold = threshold
+        self.threshold = check_threshold(threshold)
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "torch", threshold: float = DEFAULT_THRESHOLD,
              device: str = "auto") -> "Recognizer":
         """Open `path` (default: the model shipped with digitrec) with the named backend."""
+        check_threshold(threshold)  # before the model loads
         if path is None:
             path = default_model_path()
             if not path.is_file():
@@ -93,9 +103,28 @@ class Recognizer:
         return self.predict_inputs([preprocess(image, name)])[0]
 
     def predict_batch(self, images: Sequence[ImageSource]) -> list[Prediction]:
-        """Many pictures in one model call. A bad picture raises; the CLI preprocesses one by one
-        (see `predict_inputs`) to report bad files and carry on."""
-        return self.predict_inputs([preprocess(image) for image in images])
+        """Many pictures in one model call; the first bad picture raises its DigitrecError."""
+        answers = self.predict_many(images)
+        for answer in answers:
+            if isinstance(answer, DigitrecError):
+                raise answer
+        return answers  # type: ignore[return-value]
+
+    def predict_many(self, images: Sequence[ImageSource | Preprocessed],
+                     names: Sequence[str | None] | None = None) -> list[Prediction | DigitrecError]:
+        """Many pictures in one model call, a bad one answered by its error in its place, so a caller
+        can report it and carry on (the CLI with many files, the server's batch route). A
+        `Preprocessed` input (pixels already MNIST-style) goes to the model as it is."""
+        names = list(names) if names is not None else [None] * len(images)
+        prepared: list[Preprocessed | DigitrecError] = []
+        for image, name in zip(images, names):
+            try:
+                prepared.append(image if isinstance(image, Preprocessed) else preprocess(image, name))
+            except DigitrecError as exc:
+                prepared.append(exc)
+        good = [p for p in prepared if isinstance(p, Preprocessed)]
+        answers = iter(self.predict_inputs(good))
+        return [next(answers) if isinstance(p, Preprocessed) else p for p in prepared]
 
     def predict_inputs(self, inputs: Sequence[Preprocessed]) -> list[Prediction]:
         """Already preprocessed digits → Predictions, blanks answered without the model."""
@@ -107,6 +136,19 @@ class Recognizer:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(N, 28, 28) uint8 MNIST-style digits, no preprocessing (Kaggle CSV rows) → (N, 10)."""
         return np.asarray(self.backend.probabilities(np.ascontiguousarray(images, dtype=np.uint8)), np.float32)
+
+    def read_numbers(self, images: Sequence[ImageSource],
+                     names: Sequence[str | None] | None = None) -> list[NumberReading | DigitrecError]:
+        """Many pictures of numbers, each read as `read_number` reads it alone (so every way in gives
+        the same answer), a bad one answered by its error in its place."""
+        names = list(names) if names is not None else [None] * len(images)
+        out: list[NumberReading | DigitrecError] = []
+        for image, name in zip(images, names):
+            try:
+                out.append(self.read_number(image, name))
+            except DigitrecError as exc:
+                out.append(exc)
+        return out
 
     def read_number(self, image: ImageSource, name: str | None = None) -> NumberReading:
         """A picture of a number such as 2026 → its digits, left to right."""

@@ -28,8 +28,8 @@ from digitrec.errors import DigitrecError
 from digitrec.interop.keras_file import KerasLayer, KerasModel, read_keras
 from digitrec.models import Normalize, create_model, list_models
 from digitrec.models.modelfile import load_state
+from digitrec.util import SIDE
 
-SIDE = 28  # MNIST digits are 28x28x1
 # Layers that do nothing at inference time.
 _NO_OPS = {"InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
            "ActivityRegularization"}

@@ -118,7 +118,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Only the metadata, for `digitrec info` and the server's /v1/model."""
+    """Only the metadata (the report, ensembles, the server's /v1/model), without building the model."""
     return _read(Path(path), "model")[1]
 
 

@@ -18,8 +18,8 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from digitrec.pictures.decode import ImageSource, describe, open_image, to_gray
+from digitrec.util import SIDE
 
-SIDE = 28  # output side, pixels
 BOX = 20  # the digit's longer side is fitted into BOX×BOX, as in MNIST
 WORK = 80  # the digit mask is handled at this longer side (4× BOX, for anti-aliasing)
 # Stroke width ÷ the digit's longer side, measured on MNIST's test digits with

@@ -19,11 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitrec import __version__
-from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer
+from digitrec.errors import DigitrecError
+from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer, check_threshold
 from digitrec.pictures.decode import MAX_PIXELS
 from digitrec.server.bodies import InvalidBody
 from digitrec.server.limits import ApiError, BodyLimit, error_body
@@ -45,13 +46,22 @@ class Settings(BaseModel):
     model_file: Path | None = None  # None: the model shipped with digitrec
     backend: str = "torch"
     device: str = "auto"
-    threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    threshold: float = DEFAULT_THRESHOLD
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # per request body; more → 413
     # Per picture, checked on the header before decoding (decompression bombs → 413);
     # the picture reader refuses more than MAX_PIXELS anyway, so this can only lower it.
     max_pixels: int = Field(16_000_000, ge=1, le=MAX_PIXELS)
     max_batch: int = Field(256, ge=1)  # pictures per /v1/predict/batch request
     threads: int = Field(DEFAULT_THREADS, ge=1)
+
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: float) -> float:
+        try:
+            return check_threshold(value)  # the recogniser's own check, not a copy of it
+        except DigitrecError as exc:
+            raise ValueError(exc.message) from None
 
 
 @asynccontextmanager
@@ -83,6 +93,7 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     app.state.recognizer = recognizer
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(DigitrecError, user_error)
     app.add_exception_handler(InvalidBody, invalid_body)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -99,7 +110,13 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
 
 async def api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+    return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+
+
+async def user_error(request: Request, exc: Exception) -> JSONResponse:
+    """A DigitrecError that reached a route (a setting or field the library refused) → 400 naming it."""
+    assert isinstance(exc, DigitrecError)
+    return JSONResponse(error_body("invalid_request", exc.message, exc.field), status_code=400)
 
 
 async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
@@ -120,4 +137,5 @@ def invalid_request(errors: list) -> dict:
     clean = [{"loc": [str(p) for p in e.get("loc", ()) if p != "body"], "msg": str(e.get("msg", "invalid")),
               "type": str(e.get("type", ""))} for e in errors]
     detail = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in clean[:5])
-    return {**error_body("invalid_request", detail), "errors": clean}
+    field = ".".join(clean[0]["loc"]) if clean and clean[0]["loc"] else None
+    return {**error_body("invalid_request", detail, field), "errors": clean}

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from digitrec.errors import DigitrecError
-from digitrec.pictures.preprocess import Preprocessed, preprocess
+from digitrec.pictures.preprocess import Preprocessed
 from digitrec.server.limits import ApiError, check_picture, decode_base64
 from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 
@@ -41,6 +41,7 @@ class Picture:
     raw: bytes | None = None  # an encoded picture (PNG, JPEG, ...)
     pixels: np.ndarray | None = None  # (28, 28) uint8
     preprocess: bool = True
+    field: str = ""  # the request field it came in: "file", "files[3]", "image", "items[3].pixels"
 
 
 async def read_pictures(request: Request, many: bool) -> list[Picture]:
@@ -64,7 +65,7 @@ async def read_number_picture(request: Request) -> Picture:
     """The picture of a /v1/number request: multipart `file` or JSON `{"image": base64}`."""
     if media_type(request) == "application/json":
         body = await parse_json(request, NumberIn)
-        return Picture("image", raw=decode_base64(body.image, "image"))
+        return Picture("image", raw=decode_base64(body.image, "image"), field="image")
     files = await read_files(request, ("file",), request.app.state.settings.max_batch)
     if len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture, not {len(files)}")
@@ -94,9 +95,10 @@ def from_json(item: PictureIn, where: str) -> Picture:
     """`where` is "" for a single picture, "items[3]" in a batch."""
     if item.image is not None:
         name = f"{where}.image" if where else "image"
-        return Picture(name, raw=decode_base64(item.image, name))
+        return Picture(name, raw=decode_base64(item.image, name), field=name)
     pixels = (np.asarray(item.pixels, dtype=np.float64) + 0.5).astype(np.uint8)  # 0..255 checked by the schema
-    return Picture(f"{where}.pixels" if where else "pixels", pixels=pixels, preprocess=item.preprocess)
+    name = f"{where}.pixels" if where else "pixels"
+    return Picture(name, pixels=pixels, preprocess=item.preprocess, field=name)
 
 
 async def read_files(request: Request, fields: tuple[str, ...], max_files: int) -> list[Picture]:
@@ -119,7 +121,7 @@ async def upload(key: str, value: UploadFile | str, batch: bool, n: int) -> Pict
     if not isinstance(value, UploadFile):
         raise ApiError(422, "invalid_request", f"{key}: must be an uploaded file (a part with a filename)")
     name = f"files[{n}] {value.filename or ''}".strip() if batch else value.filename or key  # files[3] photo.png
-    return Picture(name, raw=await value.read())
+    return Picture(name, raw=await value.read(), field=f"files[{n}]" if batch else key)
 
 
 def check_count(count: int, max_batch: int) -> None:
@@ -131,20 +133,26 @@ def check_count(count: int, max_batch: int) -> None:
 def checked(picture: Picture, max_pixels: int) -> Iterator[bytes]:
     """The picture's bytes, header-checked; reading errors inside the block become 400s."""
     assert picture.raw is not None
-    check_picture(picture.raw, picture.name, max_pixels)
+    check_picture(picture.raw, picture.name, max_pixels, picture.field)
     try:
         yield picture.raw
     except DigitrecError as exc:
-        raise ApiError(400, "bad_image", str(exc)) from None
+        raise bad_image(picture, exc) from None
 
 
-def prepare(picture: Picture, max_pixels: int) -> Preprocessed:
-    """Decode (when encoded) and preprocess one picture, exactly as `digitrec predict` would."""
-    if picture.pixels is not None:
-        if picture.preprocess:
-            return preprocess(picture.pixels, picture.name)
-        image = picture.pixels
-        return Preprocessed(image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
-                            source=picture.name)
-    with checked(picture, max_pixels) as raw:
-        return preprocess(raw, picture.name)
+def bad_image(picture: Picture, exc: DigitrecError) -> ApiError:
+    return ApiError(400, "bad_image", str(exc), field=picture.field or exc.field)
+
+
+def source(picture: Picture, max_pixels: int) -> bytes | np.ndarray | Preprocessed:
+    """What the recogniser reads for this picture: its header-checked bytes, its pixels, or, for
+    `preprocess: false`, the pixels as the model's input itself."""
+    if picture.pixels is None:
+        assert picture.raw is not None
+        check_picture(picture.raw, picture.name, max_pixels, picture.field)
+        return picture.raw
+    if picture.preprocess:
+        return picture.pixels
+    image = picture.pixels
+    return Preprocessed(image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
+                        source=picture.name)

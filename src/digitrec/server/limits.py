@@ -30,15 +30,19 @@ DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=-]+)*;base64,", re.IGNORECASE)
 
 
 class ApiError(Exception):
-    """A refused request: HTTP status, a short machine-readable code, a one-line message."""
+    """A refused request: HTTP status, a short machine-readable code, a one-line message, and the
+    request field it is about ("file", "files[3]", "items[2].image", "threshold"), when there is one."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": code, "detail": message}
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "detail": message}
+    if field is not None:
+        body["field"] = field
+    return body
 
 
 # A refused body up to DRAIN × the cap is read and thrown away before the 413 is sent, so
@@ -108,11 +112,11 @@ async def drain(receive: Any, budget: int) -> None:
             return
 
 
-def check_picture(raw: bytes, name: str, max_pixels: int) -> None:
+def check_picture(raw: bytes, name: str, max_pixels: int, field: str | None = None) -> None:
     """Refuse what is not a picture we decode (415), is empty or broken (400), or has more than
     `max_pixels` pixels (413), reading only the header."""
     if not raw:
-        raise ApiError(400, "empty_image", f"{name}: empty file (0 bytes)")
+        raise ApiError(400, "empty_image", f"{name}: empty file (0 bytes)", field=field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -120,15 +124,15 @@ def check_picture(raw: bytes, name: str, max_pixels: int) -> None:
                 width, height = img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(413, "image_too_large", f"{name}: image has too many pixels "
-                       f"(limit {max_pixels:,}; possibly a decompression bomb)") from None
+                       f"(limit {max_pixels:,}; possibly a decompression bomb)", field=field) from None
     except UnidentifiedImageError:
         raise ApiError(415, "not_an_image", f"{name}: not a picture in a supported format "
-                       f"({', '.join(FORMATS)})") from None
+                       f"({', '.join(FORMATS)})", field=field) from None
     except Exception as exc:  # noqa: BLE001 - any failure to parse a header is a broken upload
-        raise ApiError(400, "bad_image", f"{name}: truncated or corrupt image ({exc})") from None
+        raise ApiError(400, "bad_image", f"{name}: truncated or corrupt image ({exc})", field=field) from None
     if width * height > max_pixels:
         raise ApiError(413, "image_too_large", f"{name}: image is {width}x{height} = {width * height:,} pixels, "
-                       f"more than the limit of {max_pixels:,}")
+                       f"more than the limit of {max_pixels:,}", field=field)
 
 
 def decode_base64(text: str, name: str) -> bytes:
@@ -137,4 +141,4 @@ def decode_base64(text: str, name: str) -> bytes:
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "invalid_base64", f"{name}: not valid base64") from None
+        raise ApiError(422, "invalid_base64", f"{name}: not valid base64", field=name) from None

@@ -18,14 +18,9 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
+from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
-from digitrec.server.bodies import (
-    Picture,
-    checked,
-    prepare,
-    read_number_picture,
-    read_pictures,
-)
+from digitrec.server.bodies import Picture, bad_image, checked, read_number_picture, read_pictures, source
 from digitrec.server.schemas import (
     BODY_MODELS,
     BatchOut,
@@ -144,8 +139,13 @@ async def number(request: Request, include_input: bool = INCLUDE_INPUT,
 
 
 def recognise(recognizer: Recognizer, pictures: list[Picture], max_pixels: int) -> list[Prediction]:
-    """Decode and preprocess every picture, then one model call for all (in a worker thread)."""
-    return recognizer.predict_inputs([prepare(p, max_pixels) for p in pictures])
+    """`Recognizer.predict_many`, as the CLI calls it: every picture decoded and preprocessed, one model
+    call for all (in a worker thread). One bad picture refuses the request, naming it."""
+    answers = recognizer.predict_many([source(p, max_pixels) for p in pictures], [p.name for p in pictures])
+    for picture, answer in zip(pictures, answers):
+        if isinstance(answer, DigitrecError):
+            raise bad_image(picture, answer)
+    return answers  # type: ignore[return-value]
 
 
 def read_number(recognizer: Recognizer, picture: Picture, max_pixels: int) -> NumberReading:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-SIDE = 28
+from digitrec.util import SIDE
+
 # One pixel: a JSON number from 0 (background) to 255 (ink), as in MNIST; strings and booleans are refused.
 Pixel = Annotated[float, Field(ge=0, le=255, strict=True)]
 Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
@@ -116,6 +117,8 @@ class Health(BaseModel):
 class ErrorOut(BaseModel):
     error: str = Field(description="a short code, e.g. not_an_image, upload_too_large, invalid_request")
     detail: str = Field(description="one line naming the field or file and what is wrong")
+    field: str | None = Field(None, description="the request field or setting it is about, when there is one: "
+                                                "file, files[3], items[2].image, threshold")
     errors: list[dict[str, Any]] | None = None
 
 

@@ -22,12 +22,10 @@ before validation and the checkpoint, so all ranks hold the same model.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,16 +34,7 @@ from torch import distributed as tdist
 from torch import nn
 
 from digitrec.errors import DigitrecError
-from digitrec.models.modelfile import weights_digest
-
-TRACE_ENV = "DIGITREC_DIST_TRACE"  # a folder: each rank writes rank<R>.json there (tests, debugging)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS has no affinity masks
-        return os.cpu_count() or 1
+from digitrec.util.system import usable_cores
 
 
 def default_threads(local_world: int) -> int:
@@ -62,7 +51,6 @@ class Dist:
     local_rank: int = 0
     local_world: int = 1
     device: torch.device = torch.device("cpu")
-    trace: list[list[int]] | None = field(default=None, repr=False)  # this rank's image indices per step
 
     @property
     def enabled(self) -> bool:
@@ -141,8 +129,6 @@ class Dist:
         for an uneven last batch.
         """
         local = self.shard(idx)
-        if self.trace is not None:
-            self.trace.append(local.tolist())
         return local, self.world * len(local) / max(1, len(idx))
 
     # --- agreeing on numbers ---
@@ -166,33 +152,19 @@ class Dist:
             tdist.all_reduce(t)
             t.div_(self.world)
 
-    def write_trace(self, model: nn.Module) -> None:
-        """With $DIGITREC_DIST_TRACE set: this rank's batches and digests of its weights, for tests."""
-        folder = os.environ.get(TRACE_ENV)
-        if not folder:
-            return
-        params = {n: p.detach() for n, p in model.named_parameters()}
-        doc = {"rank": self.rank, "world": self.world, "device": str(self.device),
-               "threads": torch.get_num_threads(), "batches": self.trace,
-               "params_sha256": weights_digest(params), "state_sha256": weights_digest(model.state_dict()),
-               "bn_classes": sorted({type(m).__name__ for m in model.modules() if "BatchNorm" in type(m).__name__})}
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"rank{self.rank}.json").write_text(json.dumps(doc))
-
 
 def from_env(env: dict[str, str] | None = None) -> Dist:
     """The Dist that torchrun's environment describes; a world of one without it."""
     env = os.environ if env is None else env
-    trace = [] if env.get(TRACE_ENV) else None
     if "WORLD_SIZE" not in env:
-        return Dist(trace=trace)
+        return Dist()
     try:
         world, rank = int(env["WORLD_SIZE"]), int(env.get("RANK", 0))
         local_rank = int(env.get("LOCAL_RANK", rank))
         local_world = int(env.get("LOCAL_WORLD_SIZE", world))
     except ValueError:
         raise DigitrecError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be integers") from None
-    return Dist(rank, world, local_rank, local_world, trace=trace)
+    return Dist(rank, world, local_rank, local_world)
 
 
 def launch_local(nproc: int, args: Sequence[str], threads: int | None) -> int:

@@ -90,7 +90,6 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if trainer.dist.is_main:
         run.save_config(cfg)
     history = trainer.run()
-    trainer.dist.write_trace(trainer.model)
     train_seconds = sum(h.seconds for h in history)
     if not trainer.dist.is_main:
         return RunResult(run.path, run.model, history, None, load_seconds, train_seconds)

@@ -21,21 +21,19 @@ import ctypes
 import hashlib
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from digitrec.util.files import atomic_path
+from digitrec.util.system import cache_dir
+
 SOURCE = Path(__file__).with_name("kernels.c")
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
 _lib: ctypes.CDLL | None = None
 _why_not: str | None = None
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitrec"
 
 
 def _cpu_signature() -> bytes:
@@ -50,18 +48,11 @@ def _build() -> Path:
     """The shared library for this source and CPU, compiled on first use (temporary file, then rename)."""
     source = SOURCE.read_bytes()
     key = hashlib.sha256(source + _cpu_signature() + " ".join(_FLAGS).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"kernels-{key}.so"
+    target = cache_dir() / f"kernels-{key}.so"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        try:
-            subprocess.run([os.environ.get("CC", "cc"), *_FLAGS, str(SOURCE), "-o", tmp, "-lm"],
+        with atomic_path(target, mode=0o755) as tmp:
+            subprocess.run([os.environ.get("CC", "cc"), *_FLAGS, str(SOURCE), "-o", str(tmp), "-lm"],
                            check=True, capture_output=True, text=True, timeout=120)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return target
 
 

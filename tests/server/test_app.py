@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import struct
-import subprocess
-import sys
 import zlib
 
 import httpx
 import numpy as np
 import pytest
-from live_server import live_server, shipped_model, wait_healthy
+from live_server import live_server, shipped_model
 from PIL import Image
 
 from digitrec.testing.synthetic import jpeg, number_picture, white_300
@@ -56,13 +53,6 @@ def png_claiming(width: int, height: int) -> bytes:
     raw[16:24] = struct.pack(">II", width, height)
     raw[29:33] = struct.pack(">I", zlib.crc32(ihdr))
     return bytes(raw)
-
-
-def free_port() -> int:
-    """A port that was free a moment ago, for a server in another process (which binds it itself)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def error_of(response: httpx.Response, status: int) -> str:
@@ -261,33 +251,3 @@ def test_page_and_offline_docs(client):
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) >= {"/v1/predict", "/v1/predict/batch", "/v1/number", "/v1/model", "/healthz"}
     assert "PictureIn" in schema["components"]["schemas"]
-
-
-def test_serve_command():
-    """`digitrec serve` starts uvicorn on the given port and serves the model it was given."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port), "--threads", "1",
-                             "--model", str(shipped_model()), "--log-level", "warning"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["backend"] == "torch"
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/" in out
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--model", "missing.safetensors"], "missing.safetensors: model file not found"),
-    (["--backend", "nope"], "--backend: unknown backend 'nope'"),
-    (["--threads", "0"], "--threads: Input should be greater than or equal to 1"),
-    (["--threshold", "2"], "--threshold: Input should be less than or equal to 1"),
-    (["--port", "70000"], "--port: must be 0..65535"),
-])
-def test_serve_command_errors_are_one_line(capsys, argv, message):
-    from digitrec.cli import main
-
-    assert main(["serve", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"digitrec: error: {message}") and err.count("\n") == 1

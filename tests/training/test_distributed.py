@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, free_port, run_cli
 from safetensors.torch import load_file
 
 QUICK = ["--no-report", "--quiet", "--subset", "2000", "--val-size", "500", "--batch-size", "64", "--threads", "1"]
 N_TRAIN, BATCH = 2000, 64
+TRACER = Path(__file__).resolve().parents[1] / "support" / "dist_trace"
 
 
 def _env(trace) -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "DIGITREC_DIST_TRACE": str(trace)}
+    """The environment of a traced run: the ranks load support/dist_trace/sitecustomize.py."""
+    path = os.pathsep.join(p for p in (str(TRACER), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "DIGITREC_DIST_TRACE": str(trace), "PYTHONPATH": path}
 
 
 def train(tmp, name, *args, nproc=None):
@@ -69,12 +71,6 @@ def kill_tree(pid: int) -> None:
     for p in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- fast: one short 2-process run of a BatchNorm model ---

@@ -13,23 +13,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import assert_user_error, run_cli
+from helpers import QUICK_TRAIN, assert_user_error, run_cli
 from safetensors.torch import load_file
 
-QUICK = ["--model", "conv2-fc64", "--no-report", "--subset", "2000", "--val-size", "500", "--batch-size", "64",
-         "--threads", "1"]
+QUICK = QUICK_TRAIN  # the settings of the quick_run fixture
 
 
 def _weights(path):
     return load_file(str(path))
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "a"
-    result = run_cli("train", *QUICK, "--epochs", "2", "--seed", "7", "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out, result
 
 
 def test_training_writes_model_history_and_checkpoint(quick_run):
@@ -128,13 +119,6 @@ def test_resume_with_optimizer_state_of_another_layout_is_a_one_line_error(quick
     assert_user_error(run_cli("train", "--resume", run), "checkpoint.safetensors", "optimizer state does not fit")
 
 
-def test_evaluate_prints_metrics_and_json(quick_run):
-    model = quick_run[0] / "model.safetensors"
-    text = run_cli("evaluate", model)
-    assert text.returncode == 0 and "test accuracy:" in text.stdout and "confusion matrix" in text.stdout
-    doc = json.loads(run_cli("evaluate", model, "--json").stdout)
-    assert doc["n"] == 10000 and len(doc["per_class"]) == 10 and len(doc["confusion"]) == 10
-    assert abs(doc["accuracy"] - sum(doc["confusion"][d][d] for d in range(10)) / 10000) < 1e-9
 
 
 @pytest.mark.parametrize("args, fragment", [

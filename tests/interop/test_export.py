@@ -14,8 +14,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from helpers import run_cli
 
-from digitrec import cli, models
+from digitrec import models
 from digitrec.inference.backends import list_backends, load_backend
 from digitrec.interop.export import load_torchscript
 from digitrec.interop.onnxmeta import INPUT_NAME, META_KEY
@@ -63,12 +64,6 @@ def model_file(tmp_path_factory, digits):
     return path
 
 
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     assert code == 2
     lines = err.strip().splitlines()
@@ -99,9 +94,9 @@ def test_onnx_matches_torch_for_every_model(arch, kwargs, digits, tmp_path):
     assert np.abs(single - reference[:1]).max() <= 1e-4
 
 
-def test_exported_file_has_a_dynamic_batch_and_the_metadata(model_file, digits, tmp_path, capsys):
+def test_exported_file_has_a_dynamic_batch_and_the_metadata(model_file, digits, tmp_path):
     out = tmp_path / "digits.onnx"
-    code, stdout, _ = run_cli(capsys, "export", model_file, "--format", "onnx", "--out", out, "--opset", 18)
+    code, stdout, _ = run_cli("export", model_file, "--format", "onnx", "--out", out, "--opset", 18, in_process=True)
     assert code == 0 and str(out) in stdout
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto, full_check=True)
@@ -123,8 +118,8 @@ def test_exported_file_has_a_dynamic_batch_and_the_metadata(model_file, digits, 
     assert np.abs(backend.probabilities(digits) - reference).max() <= 1e-4
 
 
-def test_torchscript_export_loads_and_matches(model_file, digits, capsys):
-    code, _, _ = run_cli(capsys, "export", model_file, "--format", "torchscript")
+def test_torchscript_export_loads_and_matches(model_file, digits):
+    code, _, _ = run_cli("export", model_file, "--format", "torchscript", in_process=True)
     assert code == 0
     module, meta = load_torchscript(model_file.with_suffix(".pt"))
     assert meta["arch"] == models.DEFAULT_MODEL and meta["export"]["format"] == "torchscript"
@@ -149,14 +144,14 @@ def test_backends_are_registered():
     (["evaluate", "{model}", "--backend", "tensorflow"], ["--backend", "tensorflow"]),
     (["evaluate", "{corrupt_onnx}"], ["corrupt.onnx", "--backend onnx"]),  # torch is the default backend
 ])
-def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path, capsys):
+def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(model_file.read_bytes()[:5000])  # a truncated download
     corrupt_onnx = tmp_path / "corrupt.onnx"
     corrupt_onnx.write_bytes(b"\x08\x07garbage" * 100)
     names = {"missing": tmp_path / "missing.safetensors", "corrupt": corrupt, "model": model_file,
              "corrupt_onnx": corrupt_onnx, "missing_onnx": tmp_path / "missing.onnx"}
-    code, _, err = run_cli(capsys, *[a.format(**names) for a in args])
+    code, _, err = run_cli(*[a.format(**names) for a in args], in_process=True)
     assert_one_line_error(code, err, *fragments)
     assert not list(tmp_path.glob(".*.tmp"))  # no half-written export left behind
 
@@ -174,8 +169,8 @@ def trained(tmp_path_factory, mnist_dir):
 
 
 @pytest.mark.slow
-def test_int8_export_keeps_accuracy(trained, mnist_test, capsys):
-    code, _, _ = run_cli(capsys, "export", trained.model_path, "--quantize", "int8")
+def test_int8_export_keeps_accuracy(trained, mnist_test):
+    code, _, _ = run_cli("export", trained.model_path, "--quantize", "int8", in_process=True)
     assert code == 0
     path = trained.model_path.with_name("model.int8.onnx")
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
@@ -194,10 +189,10 @@ def test_int8_export_keeps_accuracy(trained, mnist_test, capsys):
 
 
 @pytest.mark.slow
-def test_evaluate_with_the_onnx_backend(trained, capsys):
+def test_evaluate_with_the_onnx_backend(trained):
     results = {}
     for backend in ("torch", "onnx"):
-        code, out, _ = run_cli(capsys, "evaluate", trained.model_path, "--backend", backend, "--json")
+        code, out, _ = run_cli("evaluate", trained.model_path, "--backend", backend, "--json", in_process=True)
         assert code == 0
         results[backend] = json.loads(out)
     assert results["onnx"]["backend"] == "onnx" and results["onnx"]["n"] == 10000

@@ -1,0 +1,65 @@
+"""The Python API, `Recognizer`, on pictures made from real MNIST test digits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.errors import DigitrecError
+from digitrec.testing.synthetic import number_picture, white_300
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    from digitrec import Recognizer
+
+    return Recognizer.load(device="cpu")
+
+
+def test_api_predict_path_pil_array_bytes(recognizer, mnist_test, tmp_path):
+    digit, label = mnist_test.images[0], int(mnist_test.labels[0])
+    picture = white_300(digit, None)
+    picture.save(tmp_path / "seven.png")
+    for source in (tmp_path / "seven.png", str(tmp_path / "seven.png"), picture, digit,
+                   (tmp_path / "seven.png").read_bytes()):
+        result = recognizer.predict(source)
+        assert result.digit == label and not result.blank and not result.unsure
+        assert result.probabilities.shape == (10,) and abs(result.probabilities.sum() - 1) < 1e-4
+        assert result.top3[0] == (label, result.probability) and result.top3[1][1] <= result.top3[0][1]
+        assert result.input.shape == (28, 28) and result.input.dtype == np.uint8
+
+
+def test_api_batch_blank_and_threshold(mnist_test):
+    from digitrec import Recognizer
+
+    strict = Recognizer.load(threshold=1.0, device="cpu")
+    results = strict.predict_batch([mnist_test.images[1], Image.new("L", (50, 50), 255), mnist_test.images[2]])
+    assert [r.digit for r in results] == [2, None, 1]
+    assert results[1].blank and results[1].top3 == [] and not results[1].probabilities.any()
+    assert results[0].unsure and results[2].unsure  # nothing reaches probability 1.0
+    with pytest.raises(DigitrecError, match="threshold"):
+        Recognizer.load(threshold=1.5)
+
+
+def test_api_default_model_records_how_it_was_made(recognizer):
+    meta = recognizer.metadata
+    assert meta["training"]["augment"] and meta["metrics"]["test_accuracy"] > 0.98
+    assert "digitrec train" in meta["command"]
+
+
+def test_import_digitrec_is_cheap():
+    code = "import sys, digitrec; print('torch' in sys.modules, 'Recognizer' in digitrec.__all__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]  # torch comes with the first use of digitrec.Recognizer
+
+
+def test_api_read_number(recognizer, mnist_test):
+    picks = [int(np.flatnonzero(mnist_test.labels == d)[3]) for d in (1, 9, 8, 4)]
+    reading = recognizer.read_number(number_picture([mnist_test.images[i] for i in picks], [4, 0, 5]))
+    assert reading.text == "1984" and len(reading.digits) == 4
+    assert 0 < reading.probability <= min(d.probability for d in reading.digits)
+    assert recognizer.read_number(Image.new("L", (200, 60), 255)).blank

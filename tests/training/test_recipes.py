@@ -1,0 +1,69 @@
+"""Recipes and ensembles as a user runs them: settings recorded, overrides honoured, averaging exact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import assert_user_error, run_cli
+
+from digitrec.inference.backends import load_backend
+from digitrec.training.recipes import RECIPES, recipe_config
+
+QUICK = ["--subset", "1500", "--val-size", "500", "--threads", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_names_a_registered_model_and_valid_settings(name):
+    cfg = recipe_config(name)
+    cfg.validate()
+    assert cfg.recipe == name
+
+
+def test_command_line_options_override_the_recipe(tmp_path):
+    out = tmp_path / "fast"
+    result = run_cli("train", "--recipe", "fast", "--epochs", "1", "--lr", "0.02", *QUICK, "--no-report",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "fast" and config["model"] == RECIPES["fast"]["model"]
+    assert config["lr"] == 0.02 and config["bf16"] is True
+    meta = load_backend(out / "model.safetensors").metadata
+    assert meta["training"]["recipe"] == "fast"
+    assert meta["metrics"]["test_accuracy"] > 0.15  # above chance after 6 steps
+
+
+
+
+
+
+
+
+def test_unknown_recipe_is_a_one_line_error(tmp_path):
+    assert_user_error(run_cli("train", "--recipe", "slowest", "--out", tmp_path / "r"), "--recipe")
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def test_training_with_tta_saves_a_model_that_reads_through_its_views(tmp_path, mnist_test):
+    out = tmp_path / "tta"
+    result = run_cli("train", "--recipe", "fast", "--tta", "rot-zoom", *QUICK, "--no-report", "--out", out)
+    assert result.returncode == 0, result.stderr
+    backend = load_backend(out / "model.safetensors", device="cpu")
+    meta = backend.metadata
+    assert meta["arch"] == "tta" and meta["arch_kwargs"]["base"]["arch"] == RECIPES["fast"]["model"]
+    assert 0 < meta["metrics"]["val_accuracy"] <= 1 and 0 < meta["metrics"]["val_accuracy_bare"] <= 1
+    probs = backend.probabilities(mnist_test.images[:100])
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert_user_error(run_cli("train", "--recipe", "fast", "--tta", "spin", "--out", tmp_path / "x"), "--tta")
