@@ -235,6 +235,18 @@ def test_batch_limits(client, mnist_test):
     assert error_of(r, 415) == "not_an_image" and "items[1]" in r.json()["detail"]
 
 
+def test_errors_name_the_request_field_they_are_about(client, mnist_test):
+    raw = png(white_300(mnist_test.images[0], None))
+    r = client.post("/v1/predict", files={"file": ("cut.png", raw[:200])})
+    assert error_of(r, 400) == "bad_image" and r.json()["field"] == "file"
+    files = [("files", ("a.png", raw)), ("files", ("b.png", b"text"))]
+    assert client.post("/v1/predict/batch", files=files).json()["field"] == "files[1]"
+    r = client.post("/v1/predict/batch", json={"items": [{"image": b64(raw)}, {"image": b64(raw[:200])}]})
+    assert error_of(r, 400) == "bad_image" and r.json()["field"] == "items[1].image"
+    r = client.post("/v1/predict", json={"pixels": [[0] * 27] * 28})
+    assert error_of(r, 422) == "invalid_request" and r.json()["field"].startswith("pixels")
+
+
 # --- the page, the docs, the command ---
 
 

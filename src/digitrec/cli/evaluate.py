@@ -4,14 +4,16 @@ import json
 
 from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
-from digitrec.inference.backends import load_backend
+from digitrec.inference.recognizer import Recognizer, default_model_path
 from digitrec.training.metrics import compute_metrics, format_metrics
 from digitrec.util.device import set_threads
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="measure a model file on the test set")
-    p.add_argument("model", help="a digitrec model file (.safetensors), or an exported .onnx with --backend onnx")
+    p.add_argument("model", nargs="?", default=None,
+                   help="a digitrec model file (.safetensors), or an exported .onnx with --backend onnx "
+                        "(default: the model shipped with digitrec)")
     p.add_argument("--backend", default="torch", help="torch | onnx | onnx-int8 (onnxruntime, CPU)")
     p.add_argument("--data", default=None, help="test data: MNIST (default), a labelled .csv, .npz or folder")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
@@ -23,17 +25,19 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     set_threads(args.threads)
-    backend = load_backend(args.model, args.backend, args.device)
+    backend = Recognizer.load(args.model, backend=args.backend, device=args.device).backend
     meta = backend.metadata
+    name = args.model or "the shipped model"
     test = datamod.load(args.data, "test", args.data_dir)
     if test.labels is None:
         raise DigitrecError(f"{test.source}: has no labels to evaluate against")
     probs = backend.probabilities(test.images)
     metrics = compute_metrics(test.labels, probs.argmax(1))
     if args.json:
-        print(json.dumps({"model": str(args.model), "arch": meta["arch"], "backend": backend.name,
+        print(json.dumps({"model": str(args.model or default_model_path()), "arch": meta["arch"],
+                          "backend": backend.name,
                           "data": test.source, **metrics.to_dict()}))
     else:
-        print(f"model: {args.model} ({meta['arch']}, {backend.name})  data: {test.source}")
+        print(f"model: {name} ({meta['arch']}, {backend.name})  data: {test.source}")
         print(format_metrics(metrics))
     return 0

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from digitrec.interop.export import (
-    DEFAULT_OPSET,
-    FORMATS,
-    calibration_images,
-    export_file,
-)
+from pathlib import Path
+
+from digitrec.interop.export import DEFAULT_OPSET, FORMATS, calibration_images, check_options, default_out, export_file
+from digitrec.util.files import check_writable_file
 
 
 def add_parser(sub) -> None:
@@ -27,6 +25,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_options(args.format, args.quantize, args.opset)  # before any calibration data is read
+    check_writable_file(args.out or default_out(Path(args.model), args.format, args.quantize), "out")
     calibration = None
     if args.quantize == "int8" and args.format == "onnx":
         calibration = calibration_images(args.calibration_images, args.data, args.data_dir)

@@ -7,6 +7,7 @@ from pathlib import Path
 from digitrec.errors import DigitrecError
 from digitrec.models import count_parameters
 from digitrec.models.modelfile import save_model
+from digitrec.util.files import check_writable_file
 
 
 def add_parser(sub) -> None:
@@ -18,11 +19,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from digitrec.interop.keras_import import (
-        import_keras,  # h5py loads only for this command
-    )
+    # h5py loads only for this command
+    from digitrec.interop.keras_import import import_keras
 
     out = Path(args.out) if args.out else Path(args.file).with_suffix(".safetensors")
+    check_writable_file(out, "out")
     if out.exists() and not args.overwrite:
         raise DigitrecError(f"{out}: already exists; use --overwrite to replace it")
     imported = import_keras(args.file)

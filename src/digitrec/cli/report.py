@@ -21,9 +21,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from digitrec.report.page import (
-        write_report,  # matplotlib loads only when a report is drawn
-    )
+    # matplotlib loads only when a report is drawn
+    from digitrec.report.page import write_report
 
     set_threads(args.threads)
     report = write_report(args.target, args.out, args.data, args.data_dir, args.device)

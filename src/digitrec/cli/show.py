@@ -5,6 +5,7 @@ from __future__ import annotations
 from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.report.plots import plot_samples
+from digitrec.util.files import check_writable_file
 
 MAX_N = 400  # 20 x 20 digits: about 2100 x 2500 pixels, as big as one picture should get
 
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if not 1 <= args.n <= MAX_N:
         raise DigitrecError(f"must be between 1 and {MAX_N} (one picture), got {args.n}", field="n")
+    check_writable_file(args.out, "out")
     dataset = datamod.load(args.data, args.split, args.data_dir)
     if len(dataset) == 0:
         raise DigitrecError(f"{dataset.source}: holds no images")

@@ -121,9 +121,9 @@ def forwarded_args(args) -> list[str]:
 def _report(run_dir: Path, device: str) -> None:
     """Figures and report.html in the run folder; the model is saved already, so a problem here only warns."""
     from digitrec.cli.common import print_report
-    from digitrec.report.page import (
-        write_report,  # matplotlib loads only when a report is drawn
-    )
+
+    # matplotlib loads only when a report is drawn
+    from digitrec.report.page import write_report
 
     try:
         print_report(write_report(run_dir, device=device), accuracy=False)

@@ -30,7 +30,7 @@ from digitrec.interop.onnxmeta import (
 )
 from digitrec.models.modelfile import load_model
 from digitrec.models.predict import to_input
-from digitrec.util.files import atomic_write
+from digitrec.util.files import atomic_write, check_writable_file
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -128,12 +128,23 @@ def onnx_bytes_for(model: nn.Module, meta: dict[str, Any], opset: int = DEFAULT_
         return proto.SerializeToString()
     if quantize != "int8":
         raise DigitrecError(f"unknown quantisation {quantize!r}; choose int8", field="quantize")
-    from digitrec.interop.int8 import (
-        quantize_int8,  # imports onnxruntime.quantization, slow: only when asked
-    )
+    # imports onnxruntime.quantization, slow: only when asked
+    from digitrec.interop.int8 import quantize_int8
 
     images = calibration if calibration is not None else calibration_images()
     return quantize_int8(proto, images).SerializeToString()
+
+
+def check_options(fmt: str, quantize: str | None, opset: int) -> None:
+    """Every export option checked before the model or any calibration data is read."""
+    if fmt not in FORMATS:
+        raise DigitrecError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", field="format")
+    if quantize not in (None, "int8"):
+        raise DigitrecError(f"unknown quantisation {quantize!r}; choose int8", field="quantize")
+    if quantize and fmt != "onnx":
+        raise DigitrecError("int8 quantisation is only available for the onnx format", field="quantize")
+    if opset < MIN_OPSET:
+        raise DigitrecError(f"must be at least {MIN_OPSET}, got {opset}", field="opset")
 
 
 def default_out(model_path: Path, fmt: str, quantize: str | None) -> Path:
@@ -146,16 +157,13 @@ def export_file(model_path: str | Path, fmt: str = "onnx", out: str | Path | Non
                 quantize: str | None = None, opset: int = DEFAULT_OPSET,
                 calibration: np.ndarray | None = None) -> Path:
     """Export a model file; the result is written atomically. Returns the written path."""
-    if fmt not in FORMATS:
-        raise DigitrecError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", field="format")
-    if quantize and fmt != "onnx":
-        raise DigitrecError("int8 quantisation is only available for the onnx format", field="quantize")
+    check_options(fmt, quantize, opset)
     model_path = Path(model_path)
+    target = check_writable_file(out if out else default_out(model_path, fmt, quantize), "out")
     model, meta = load_model(model_path)
     if fmt == "torchscript":
         data = torchscript_bytes(model, meta)
     else:
         data = onnx_bytes_for(model, meta, opset, quantize, calibration)
-    target = Path(out) if out else default_out(model_path, fmt, quantize)
     atomic_write(target, data)
     return target

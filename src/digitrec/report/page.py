@@ -28,7 +28,7 @@ from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import Metrics, compute_metrics
 from digitrec.training.run import load_test_data as run_test_data
 from digitrec.training.runfolder import RunFolder
-from digitrec.util.files import atomic_write
+from digitrec.util.files import atomic_write, check_writable_dir
 
 REPORT = "report.html"
 # file stem → caption, in the order the page shows them
@@ -127,7 +127,7 @@ def write_report(target: str | Path, out_dir: str | Path | None = None, data: st
                  data_dir: str | None = None, device: str = "auto") -> Report:
     """Figures and report.html for a run folder or model file; returns where they went."""
     run = locate(target)
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(target)
+    out_dir = check_writable_dir(out_dir if out_dir is not None else default_out_dir(target), "out")
     test = report_test_data(run, data, data_dir)
     probs = metrics = None
     if test is not None:

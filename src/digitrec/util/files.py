@@ -66,7 +66,8 @@ def check_writable_dir(path: str | Path, field: str | None = None) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise DigitrecError(f"{path}: cannot write here ({exc.strerror or exc})", field=field) from None
+        reason = exc.strerror or str(exc)
+        raise DigitrecError(f"{path}: cannot create or write this folder ({reason})", field=field) from None
     finally:
         for folder in reversed(created):
             with contextlib.suppress(OSError):
