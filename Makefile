@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/mnist),)
 export DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
 endif
 
-.PHONY: setup train lint test test-all bench clean
+.PHONY: setup train lint test test-slow test-all mutate bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,7 +33,11 @@ lint: setup
 test: lint
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: setup
+# the slow-marked tests alone (int8 accuracy, distributed resume and two nodes, Keras B/C/E): CI runs them too
+test-slow: setup
+	$(BIN)/pytest -q -m slow
+
+test-all: lint
 	$(BIN)/pytest -q
 
 bench: setup

@@ -118,3 +118,12 @@ def test_cli_save_input_single_digits(pictures, tmp_path):
     saved = list((tmp_path / "seen").iterdir())
     assert code == 0 and len(saved) == len(INDEX)
     assert all(np.asarray(Image.open(p)).shape == (28, 28) for p in saved)
+
+
+def test_cli_onnx_backend_reads_as_torch_does(pictures):
+    torch_rows = [json.loads(x) for x in run_cli("predict", pictures, "--json", in_process=True).stdout.splitlines()]
+    result = run_cli("predict", pictures, "--json", "--backend", "onnx", in_process=True)
+    assert result.returncode == 0, result.stderr
+    onnx_rows = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [r["digit"] for r in onnx_rows] == [r["digit"] for r in torch_rows] and len(onnx_rows) == len(INDEX)
+    assert all(abs(a["probability"] - b["probability"]) < 1e-4 for a, b in zip(onnx_rows, torch_rows))

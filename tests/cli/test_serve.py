@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 from helpers import assert_user_error, free_port, run_cli
-from live_server import shipped_model, wait_healthy
+from live_server import live_server, shipped_model, wait_healthy
 
 
 def test_serve_command():
@@ -35,3 +35,36 @@ def test_serve_command():
 ])
 def test_serve_command_errors_are_one_line(argv, message):
     assert_user_error(run_cli("serve", *argv, in_process=True), message)
+
+
+def test_serve_options_become_the_server_settings():
+    """The command's own units (MB) reach the server in its units (bytes), and nothing is dropped."""
+    from digitrec.cli import build_parser
+    from digitrec.cli.serve import settings_from
+
+    args = build_parser().parse_args(["serve", "--max-upload-mb", "2.5", "--max-pixels", "1000000",
+                                      "--max-batch", "8", "--threads", "2", "--threshold", "0.7",
+                                      "--backend", "onnx", "--device", "cpu", "--model", "m.safetensors"])
+    s = settings_from(args)
+    assert s.max_upload_bytes == int(2.5 * 1024 * 1024) and s.max_pixels == 1_000_000 and s.max_batch == 8
+    assert (s.threads, s.threshold, s.backend, s.device, str(s.model_file)) == (2, 0.7, "onnx", "cpu", "m.safetensors")
+    defaults = settings_from(build_parser().parse_args(["serve"]))
+    assert defaults.max_upload_bytes == 10 * 1024 * 1024 and defaults.model_file is None
+
+
+def test_serve_with_the_onnx_backend_answers_as_torch_does(mnist_test):
+    import io
+
+    from PIL import Image
+
+    from digitrec import Recognizer
+    from digitrec.server.app import Settings
+
+    buf = io.BytesIO()
+    Image.fromarray(255 - mnist_test.images[0]).resize((200, 200)).save(buf, format="PNG")
+    with live_server(Settings(model_file=shipped_model(), backend="onnx", device="cpu", threads=1)) as url:
+        assert httpx.get(f"{url}/v1/model").json()["backend"] == "onnx"
+        body = httpx.post(f"{url}/v1/predict", files={"file": ("7.png", buf.getvalue())}, timeout=60).json()
+    local = Recognizer.load(shipped_model(), device="cpu").predict(buf.getvalue())
+    assert body["digit"] == local.digit == mnist_test.labels[0]
+    assert abs(body["probability"] - local.probability) < 1e-4

@@ -135,7 +135,23 @@ def test_validation_split_is_fixed_and_disjoint(mnist_test):
     a_train, a_val = datamod.train_val_split(mnist_test, 1000)
     b_train, b_val = datamod.train_val_split(mnist_test, 1000)
     assert len(a_val) == 1000 and len(a_train) == 9000
-    assert np.array_equal(a_val.images, b_val.images)
+    assert np.array_equal(a_val.images, b_val.images) and np.array_equal(a_train.images, b_train.images)
+
+
+def test_validation_images_never_reach_training():
+    """Each image carries its own index in its first pixels, so a leak of even one is seen."""
+    n = 3000
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 0, :2] = np.stack([np.arange(n) // 256, np.arange(n) % 256], 1)
+    data = datamod.Dataset(images, np.arange(n) % 10, "indexed")
+
+    def ids(part):
+        return set((part.images[:, 0, 0].astype(int) * 256 + part.images[:, 0, 1]).tolist())
+
+    train, val = datamod.train_val_split(data, 500)
+    assert len(ids(val)) == 500 and len(ids(train)) == n - 500
+    assert not ids(train) & ids(val) and ids(train) | ids(val) == set(range(n))
+    assert ids(datamod.train_val_split(data, 500, seed=1)[1]) != ids(val)  # the seed picks them
 
 
 def test_missing_data_file_via_cli(tmp_path):

@@ -153,7 +153,8 @@ def test_user_mistakes_are_one_line_errors(args, fragments, model_file, tmp_path
              "corrupt_onnx": corrupt_onnx, "missing_onnx": tmp_path / "missing.onnx"}
     code, _, err = run_cli(*[a.format(**names) for a in args], in_process=True)
     assert_one_line_error(code, err, *fragments)
-    assert not list(tmp_path.glob(".*.tmp"))  # no half-written export left behind
+    for folder in (tmp_path, model_file.parent):  # --out's folder, and the default beside the model
+        assert not list(folder.glob(".*.tmp"))  # no half-written export left behind
 
 
 # --- a briefly trained model: int8 accuracy and `evaluate --backend onnx` ---
@@ -198,3 +199,16 @@ def test_evaluate_with_the_onnx_backend(trained):
     assert results["onnx"]["backend"] == "onnx" and results["onnx"]["n"] == 10000
     assert results["onnx"]["accuracy"] == results["torch"]["accuracy"] > 0.9
     assert results["onnx"]["confusion"] == results["torch"]["confusion"]
+
+
+def test_an_onnx_file_without_digitrec_metadata_is_a_one_line_error(model_file, tmp_path):
+    """An ONNX model from elsewhere (or one whose metadata was stripped) says why it cannot be used."""
+    import onnx
+
+    out = tmp_path / "m.onnx"
+    assert run_cli("export", model_file, "--out", out, in_process=True).returncode == 0
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(out))
+    code, _, err = run_cli("evaluate", out, "--backend", "onnx", in_process=True)
+    assert_one_line_error(code, err, "m.onnx", "without digitrec metadata")

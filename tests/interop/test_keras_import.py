@@ -20,11 +20,11 @@ import torch
 
 os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported
 keras = pytest.importorskip("keras")  # a test-only dependency (the dev extra)
+from helpers import assert_user_error, run_cli  # noqa: E402
 from keras import layers as L  # noqa: E402
 from keras_models import ARCHS as ALL_ARCHS  # noqa: E402
 from keras_models import keras_proba, starting_layers, train_keras  # noqa: E402
 
-from digitrec.cli import main  # noqa: E402
 from digitrec.inference.backends import load_backend  # noqa: E402
 from digitrec.models import count_parameters, create_model  # noqa: E402
 
@@ -67,19 +67,13 @@ def trained(tmp_path_factory, mnist_train, mnist_test):
     return get
 
 
-def import_cli(src: Path, out: Path, capsys) -> tuple[int, str, str]:
-    rc = main(["import-keras", str(src), "--out", str(out)])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_roundtrip_matches_keras(arch, fmt, trained, mnist_test, tmp_path, capsys):
+def test_roundtrip_matches_keras(arch, fmt, trained, mnist_test, tmp_path):
     model, files, expected = trained(arch)
     assert model.count_params() == count_parameters(create_model(arch))
     out = tmp_path / "model.safetensors"
-    rc, stdout, err = import_cli(files[fmt], out, capsys)
+    rc, stdout, err = run_cli("import-keras", files[fmt], "--out", out, in_process=True)
     assert (rc, err) == (0, ""), err
     assert f"= {arch} " in stdout
     backend = load_backend(out, "torch", device="cpu")  # the inference path evaluate/serve/predict use
@@ -93,20 +87,21 @@ def test_roundtrip_matches_keras(arch, fmt, trained, mnist_test, tmp_path, capsy
     assert meta["input_scaling"]["keras_input"] == "pixel / 255"
 
 
-def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path, capsys):
+def test_evaluate_gives_keras_accuracy(trained, mnist_test, tmp_path):
     """The imported model is an ordinary model file: `digitrec evaluate` reports Keras' own accuracy."""
     _, files, expected = trained("conv2-fc64")
     out, digits = tmp_path / "model.safetensors", tmp_path / "digits.npz"
     np.savez(digits, x_test=mnist_test.images[:N_TEST], y_test=mnist_test.labels[:N_TEST])
-    assert import_cli(files["keras"], out, capsys)[0] == 0
-    assert main(["evaluate", str(out), "--data", str(digits), "--json", "--device", "cpu"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    assert run_cli("import-keras", files["keras"], "--out", out, in_process=True)[0] == 0
+    result = run_cli("evaluate", out, "--data", digits, "--json", "--device", "cpu", in_process=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
     keras_acc = float((expected.argmax(1) == mnist_test.labels[:N_TEST]).mean())
     assert report["arch"] == "conv2-fc64" and report["accuracy"] > 0.5  # trained: chance is 0.1
     assert abs(report["accuracy"] - keras_acc) <= 1 / N_TEST  # a near-tie may flip one digit
 
 
-def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_test, tmp_path, capsys):
+def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_test, tmp_path):
     """A functional model that takes raw 0..255 pixels (Rescaling inside), has its ReLUs as layers of
     their own and ends in a Softmax layer: the same network as A, so A's trained weights fit it."""
     seq = trained("conv2-fc64")[0]
@@ -120,7 +115,7 @@ def test_functional_model_with_rescaling_and_activation_layers(trained, mnist_te
     model.set_weights(seq.get_weights())
     src, out = tmp_path / "functional.keras", tmp_path / "model.safetensors"
     model.save(src)
-    assert import_cli(src, out, capsys)[0] == 0
+    assert run_cli("import-keras", src, "--out", out, in_process=True)[0] == 0
     backend = load_backend(out, "torch", device="cpu")
     images = mnist_test.images[:N_TEST]
     assert np.abs(backend.probabilities(images) - keras_proba(model, images, scale=1.0)).max() < TOLERANCE
@@ -166,11 +161,11 @@ def write_keras2_zip(model, path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_tf_keras2_files(fmt, trained, mnist_test, tmp_path, capsys):
+def test_tf_keras2_files(fmt, trained, mnist_test, tmp_path):
     model, _, expected = trained("conv2-fc64")
     src, out = tmp_path / f"tf_keras.{fmt}", tmp_path / "model.safetensors"
     (write_keras2_h5 if fmt == "h5" else write_keras2_zip)(model, src)
-    assert import_cli(src, out, capsys)[0] == 0
+    assert run_cli("import-keras", src, "--out", out, in_process=True)[0] == 0
     backend = load_backend(out, "torch", device="cpu")
     assert np.abs(backend.probabilities(mnist_test.images[:N_TEST]) - expected).max() < TOLERANCE
     assert backend.metadata["source"]["keras_version"] == "2.15.0"
@@ -180,7 +175,7 @@ def test_tf_keras2_files(fmt, trained, mnist_test, tmp_path, capsys):
     ("extra-dense", "extra", "expected Dense(10)"),
     ("filters", "first", "found Conv2D(16, 3x3), expected Conv2D(32, 3x3)"),
 ])
-def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path, capsys):
+def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path):
     stack = starting_layers("conv2-fc64")
     if change == "extra-dense":
         stack.insert(-1, L.Dense(32, activation="relu", name="extra"))
@@ -189,14 +184,14 @@ def test_unknown_architecture_names_the_layer(change, layer, expected, tmp_path,
     model = keras.Sequential([keras.Input((28, 28, 1)), *stack])
     src, out = tmp_path / "other.keras", tmp_path / "model.safetensors"
     model.save(src)
-    rc, _, err = import_cli(src, out, capsys)
+    rc, _, err = run_cli("import-keras", src, "--out", out, in_process=True)
     assert rc == 2 and err.count("\n") == 1 and err.startswith(f"digitrec: error: {src}:")
     assert f"layer {layer!r}" in err and expected in err and "closest: conv2-fc64" in err
     assert not out.exists()
 
 
 @pytest.mark.parametrize("damage", ["truncated-keras", "truncated-h5", "not-keras", "weights-only"])
-def test_damaged_file_is_one_line_error(damage, trained, tmp_path, capsys):
+def test_damaged_file_is_one_line_error(damage, trained, tmp_path):
     model, files, _ = trained("conv2-fc64")
     src = tmp_path / "damaged.h5"
     if damage.startswith("truncated"):
@@ -208,9 +203,20 @@ def test_damaged_file_is_one_line_error(damage, trained, tmp_path, capsys):
         src = tmp_path / "mnist.weights.h5"
         model.save_weights(src)
     out = tmp_path / "model.safetensors"
-    rc, _, err = import_cli(src, out, capsys)
+    rc, _, err = run_cli("import-keras", src, "--out", out, in_process=True)
     assert rc == 2 and err.count("\n") == 1 and err.startswith(f"digitrec: error: {src}:"), err
     assert not out.exists()
+
+
+def test_import_refuses_to_overwrite_unless_told(trained, tmp_path):
+    files = trained("conv2-fc64")[1]
+    out = tmp_path / "model.safetensors"
+    out.write_bytes(b"the user's own file")
+    assert_user_error(run_cli("import-keras", files["keras"], "--out", out, in_process=True),
+                      str(out), "already exists", "--overwrite")
+    assert out.read_bytes() == b"the user's own file"
+    assert run_cli("import-keras", files["keras"], "--out", out, "--overwrite", in_process=True).returncode == 0
+    assert out.read_bytes() != b"the user's own file"
 
 
 def test_import_needs_no_keras(trained, tmp_path):

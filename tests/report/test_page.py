@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_user_error, run_cli
 from PIL import Image
 
 from digitrec.cli import main
@@ -129,6 +130,19 @@ def test_mistakes_gallery_without_mistakes_says_so(mnist_test, tmp_path):
     path = plots.plot_mistakes(mnist_test.images[:50], labels, np.eye(10)[labels], tmp_path / "m.png")
     with Image.open(path) as im:
         assert im.format == "PNG" and np.asarray(im.convert("L")).std() > 1
+        assert im.text["Description"] == "no mistakes on 50 images"  # what the figure draws, nothing else
+
+
+def test_mistakes_gallery_counts_and_titles_the_mistakes(mnist_test, tmp_path):
+    labels = mnist_test.labels[:50]
+    probs = np.eye(10)[labels] * 0.9 + 0.01
+    wrong = [3, 17]
+    probs[wrong] = np.eye(10)[(labels[wrong] + 1) % 10] * 0.9 + 0.01
+    with Image.open(plots.plot_mistakes(mnist_test.images[:50], labels, probs, tmp_path / "m.png")) as im:
+        text = im.text["Description"]
+    assert text.startswith("most confident mistakes (2 of 2)")
+    titles = re.findall(r"true \d", text)
+    assert sorted(titles) == sorted([f"true {labels[3]}", f"true {labels[17]}"])
 
 
 def test_confident_mistakes_are_ordered_surest_first():
@@ -159,11 +173,18 @@ def test_show_draws_kaggle_csv_samples_labelled_and_not(small_csv, mnist_test, t
     (["show", "--n", "0"], "--n: must be between 1 and 400"),
     (["show", "--data", "{tmp}/missing.csv"], "missing.csv: file not found"),
 ])
-def test_user_errors_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
-    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("digitrec: error:") and message in err
-    assert err.count("\n") == 1
+def test_user_errors_are_one_line_and_exit_2(argv, message, tmp_path):
+    assert_user_error(run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv], in_process=True), message)
+
+
+def test_report_on_a_run_with_a_damaged_history_is_a_one_line_error(trained_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    (run / "history.json").write_text('{"epochs": [{"epoch": 1}]')  # cut off mid-write by hand
+    assert_user_error(run_cli("report", run, in_process=True), "history.json", "not a digitrec history file")
+    (run / "history.json").write_text('{"epochs": [{"epoch": 1}]}')
+    assert_user_error(run_cli("report", run, in_process=True), "history.json", "every epoch needs")
 
 
 def test_report_refuses_unlabelled_test_data(trained_run, mnist_test, tmp_path, capsys):

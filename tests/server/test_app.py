@@ -235,6 +235,17 @@ def test_batch_limits(client, mnist_test):
     assert error_of(r, 415) == "not_an_image" and "items[1]" in r.json()["detail"]
 
 
+def test_a_body_that_says_multipart_but_is_not(client):
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    r = client.post("/v1/predict", content=b"this is not multipart at all", headers=headers)
+    assert error_of(r, 400) == "bad_multipart"
+    r = client.post("/v1/predict", content=b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n",
+                    headers=headers)  # a part that never ends: no file arrives
+    assert error_of(r, 422) == "invalid_request" and r.json()["detail"].startswith("file: missing")
+    r = client.post("/v1/predict", content=b"--xyz--", headers={"content-type": "multipart/form-data"})
+    assert error_of(r, 400) == "bad_multipart"  # no boundary at all
+
+
 def test_errors_name_the_request_field_they_are_about(client, mnist_test):
     raw = png(white_300(mnist_test.images[0], None))
     r = client.post("/v1/predict", files={"file": ("cut.png", raw[:200])})

@@ -9,9 +9,8 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,16 +20,12 @@ QUICK_TRAIN = ["--model", "conv2-fc64", "--no-report", "--subset", "2000", "--va
                "--threads", "1"]
 
 
-@dataclass
-class CliResult:
-    """What a user sees of one command: its exit code, stdout and stderr (also unpackable as a tuple)."""
+class CliResult(NamedTuple):
+    """What a user sees of one command: its exit code, stdout and stderr (a tuple, so it unpacks)."""
 
     returncode: int
     stdout: str
     stderr: str
-
-    def __iter__(self) -> Iterator:
-        return iter((self.returncode, self.stdout, self.stderr))
 
 
 def run_cli(*args: object, cwd: Path | None = None, timeout: float = 600, in_process: bool = False) -> CliResult:

@@ -130,3 +130,64 @@ def test_resume_with_optimizer_state_of_another_layout_is_a_one_line_error(quick
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, fragment):
     assert_user_error(run_cli("train", *QUICK, *args, "--out", tmp_path / "r"), fragment)
+
+
+# --- the loop's arithmetic: schedule, label smoothing, EMA ---
+
+
+def cfg_for(**kwargs):
+    from digitrec.training.recipes import recipe_config
+
+    return recipe_config(None, **{"model": "conv2-fc64", "threads": 1, "val_size": 0, **kwargs})
+
+
+def test_learning_rate_schedules():
+    from digitrec.training.loop import lr_factor
+
+    assert [lr_factor(cfg_for(), s, 100) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+    linear = cfg_for(schedule="linear", warmup=0.1)
+    assert lr_factor(linear, 0, 100) == pytest.approx(0.1) and lr_factor(linear, 9, 100) == pytest.approx(1.0)
+    assert lr_factor(linear, 10, 100) == pytest.approx(1.0) and lr_factor(linear, 55, 100) == pytest.approx(0.5)
+    assert lr_factor(cfg_for(schedule="linear"), 75, 100) == pytest.approx(0.25)
+    cosine = cfg_for(schedule="onecycle", warmup=0.2)
+    assert lr_factor(cosine, 4, 100) == pytest.approx(0.25)  # warm-up: 5 of 20 steps
+    assert lr_factor(cosine, 20, 100) == pytest.approx(1.0) and lr_factor(cosine, 60, 100) == pytest.approx(0.5)
+    assert lr_factor(cosine, 100, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_loss_is_label_smoothed_as_configured(mnist_train, tmp_path):
+    from digitrec.models.predict import to_input
+    from digitrec.training.loop import Trainer
+
+    small = mnist_train.subset(np.arange(128))
+    for smoothing in (0.0, 0.2):
+        trainer = Trainer(cfg_for(label_smoothing=smoothing, seed=3), small, None, tmp_path / f"s{smoothing}")
+        idx = torch.arange(64)
+        with torch.no_grad():
+            trainer.model.train()
+            torch.manual_seed(11)
+            logits = trainer.model(to_input(trainer.images[idx]))
+        expected = torch.nn.functional.cross_entropy(logits, trainer.labels[idx], label_smoothing=smoothing)
+        torch.manual_seed(11)
+        loss, _ = trainer._step(idx, lr=0.0)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5), smoothing
+
+
+def test_ema_averages_the_weights_and_is_what_the_run_saves(mnist_train, tmp_path):
+    from digitrec.training.loop import Trainer, WeightEMA
+
+    model = torch.nn.Linear(3, 2)
+    ema = WeightEMA(model, 0.9)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    torch.testing.assert_close(ema.shadow["weight"], start["weight"] + 0.1)  # 0.9 old + 0.1 new
+    torch.testing.assert_close(ema.shadow["bias"], start["bias"])
+
+    small = mnist_train.subset(np.arange(256))
+    trainer = Trainer(cfg_for(ema=0.5, epochs=1, batch_size=64), small, None, tmp_path / "ema")
+    trainer.run(checkpoints=False)
+    saved = trainer.final_model().state_dict()
+    assert all(torch.equal(saved[k].cpu(), trainer.ema.shadow[k].cpu()) for k in saved)
+    assert not all(torch.equal(saved[k].cpu(), v.cpu()) for k, v in trainer.model.state_dict().items())

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from helpers import assert_user_error, run_cli
 
 from digitrec.inference.backends import load_backend
@@ -16,9 +17,20 @@ QUICK = ["--subset", "1500", "--val-size", "500", "--threads", "1", "--quiet"]
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_names_a_registered_model_and_valid_settings(name):
+    """Each recipe's network is built, with its own arguments, and learns from one batch."""
+    from digitrec.models import create_model, with_tta
+
     cfg = recipe_config(name)
     cfg.validate()
-    assert cfg.recipe == name
+    assert cfg.recipe == name and cfg.model == RECIPES[name]["model"]
+    torch.manual_seed(0)
+    model = create_model(cfg.model, **cfg.model_kwargs)
+    assert model.arch_kwargs == RECIPES[name].get("model_kwargs", {})
+    x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+    loss = torch.nn.functional.cross_entropy(model.train()(x), y)
+    loss.backward()
+    assert loss.isfinite() and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert with_tta(model, cfg.tta).eval()(x).shape == (8, 10)
 
 
 def test_command_line_options_override_the_recipe(tmp_path):

@@ -89,9 +89,11 @@ def _find_or_download(directory: Path, name: str, download: bool) -> Path:
 
 
 def _read_checked_idx(path: Path, name: str, ndim: int) -> np.ndarray:
+    """Parse first, so a file of the wrong shape says so; then the checksum catches any other change."""
     raw = read_bytes(path)
+    array = parse_idx(raw, path, ndim)
     verify(name, raw, path)
-    return parse_idx(raw, path, ndim)
+    return array
 
 
 def load_mnist(split: str = "train", data_dir: str | Path | None = None, download: bool = True) -> Dataset:

@@ -1,0 +1,3 @@
+"""A run shown as pictures: PNG figures (matplotlib, no display needed) and one
+self-contained HTML page.
+"""

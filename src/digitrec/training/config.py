@@ -12,6 +12,9 @@ from digitrec.models import TTA_VIEWS, list_models
 from digitrec.util.device import pick_device
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+# fields whose default is None: the type a value must have when there is one
+_OPTIONAL: dict[str, type] = {"threads": int, "data": str, "data_dir": str, "test_data": str,
+                                                "recipe": str, "command": str}
 SCHEDULES = ("constant", "onecycle", "linear")
 
 
@@ -48,8 +51,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """The settings in `d` (a config.json, a model file's "training"); unknown keys are ignored, a value
+        of the wrong type is a TypeError naming it (a hand-edited or damaged file)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        given = {k: v for k, v in d.items() if k in known}
+        defaults = cls()
+        for name, value in given.items():
+            kind = _OPTIONAL.get(name) or type(getattr(defaults, name))
+            if not (value is None and name in _OPTIONAL) and not _type_ok(value, kind):
+                raise TypeError(f"{name} should be {kind.__name__}, not {value!r}")
+        return cls(**given)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,3 +88,11 @@ class TrainConfig:
                 raise DigitrecError(why, field=name)
         get_augment(self.augment)
         pick_device(self.device)
+
+
+def _type_ok(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):  # JSON true/false: only for flags, never a number
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)

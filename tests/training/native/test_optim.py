@@ -44,11 +44,16 @@ def test_steps_match_pytorchs_optimizer(ours, theirs, kwargs):
 @pytest.mark.parametrize("ours, theirs, kwargs", CASES[::2])
 def test_state_dicts_move_between_pytorchs_optimizer_and_ours(ours, theirs, kwargs):
     a, b = torch.nn.Parameter(torch.ones(1000)), torch.nn.Parameter(torch.ones(1000))
+    theirs_trained, ours_trained = run(theirs, kwargs, b, 5), run(ours, kwargs, a, 5)
     resumed = ours([a], **kwargs)
-    resumed.load_state_dict(run(theirs, kwargs, b, 5).state_dict())
+    resumed.load_state_dict(theirs_trained.state_dict())
     back = theirs([b], **kwargs)
-    back.load_state_dict(run(ours, kwargs, a, 5).state_dict())
-    assert set(back.state[b]) == set(resumed.state[a])
+    back.load_state_dict(ours_trained.state_dict())
+    assert set(back.state[b]) == set(resumed.state[a]) == set(theirs_trained.state[b])
+    for key, value in theirs_trained.state[b].items():  # values, not just names, survive each way
+        torch.testing.assert_close(resumed.state[a][key], value, msg=key)
+        torch.testing.assert_close(back.state[b][key], ours_trained.state[a][key], msg=key)
+    assert resumed.param_groups[0]["lr"] == theirs_trained.param_groups[0]["lr"]
 
 
 def test_several_tensors_take_pytorchs_own_step():
