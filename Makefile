@@ -40,6 +40,11 @@ test-slow: setup
 test-all: lint
 	$(BIN)/pytest -q
 
+# mutation testing (mutmut) of the modules in pyproject's [tool.mutmut]: slow, not part of CI; docs/testing.md
+mutate: setup
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 bench: setup
 	$(BIN)/python bench/train_speed.py
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 if not os.environ.get("DIGITREC_DATA") and SHARED_MNIST.is_dir():
     os.environ["DIGITREC_DATA"] = str(SHARED_MNIST)
+
+# Under `make mutate`, mutmut runs the tests against its mutated copy (mutants/src, first on sys.path);
+# the tests that start `python -m digitrec` in a subprocess must run that copy too.
+_MUTATED = [p for p in sys.path if Path(p).parts[-2:] == ("mutants", "src")]
+if _MUTATED:
+    os.environ["PYTHONPATH"] = os.pathsep.join([_MUTATED[0], *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,48 @@ def test_api_read_number(recognizer, mnist_test):
     assert reading.text == "1984" and len(reading.digits) == 4
     assert 0 < reading.probability <= min(d.probability for d in reading.digits)
     assert recognizer.read_number(Image.new("L", (200, 60), 255)).blank
+
+
+class FixedBackend:
+    """A backend that answers every picture with the same probabilities (a model with a not-a-digit output)."""
+
+    name = "fixed"
+
+    def __init__(self, probs, metadata=None):
+        self.probs, self.metadata = np.asarray(probs, np.float32), metadata or {"arch": "fixed"}
+
+    def probabilities(self, images):
+        return np.repeat(self.probs[None], len(images), 0)
+
+
+def test_a_picture_that_is_no_digit_gets_no_digit(mnist_test):
+    from digitrec import Recognizer
+
+    no = Recognizer(FixedBackend([0.02] * 10 + [0.8])).predict(mnist_test.images[0])
+    assert no.not_digit and no.digit is None and no.probability == pytest.approx(0.8)
+    assert no.to_dict()["digit"] is None and no.to_dict()["not_digit"] is True and not no.unsure
+    maybe = Recognizer(FixedBackend([0.03] + [0.0189] * 9 + [0.8], {"rejection": {"not_digit_threshold": 0.9}}))
+    seven = maybe.predict(mnist_test.images[0])  # below the file's own threshold: a digit after all
+    assert not seven.not_digit and seven.digit == 0 and seven.not_digit_probability == pytest.approx(0.8)
+    assert seven.unsure  # 2% for its best digit
+
+
+def test_a_letter_inside_a_number_makes_it_unsure_not_shorter(mnist_test):
+    from digitrec.inference.recognizer import Prediction, number_from
+
+    digit = Prediction(4, 0.99, np.eye(10)[4], [(4, 0.99)], False, False, mnist_test.images[0])
+    letter = Prediction(None, 0.9, np.full(10, 0.01), [(1, 0.01)], False, False, mnist_test.images[0], "",
+                        True, 0.9)
+    reading = number_from([digit, letter, digit], "x")
+    assert reading.text == "4?4" and reading.unsure and reading.probability == 0.0
+
+
+def test_an_old_model_file_without_calibration_still_loads(tmp_path):
+    from digitrec import Recognizer
+    from digitrec.models import create_model
+    from digitrec.models.modelfile import save_model
+
+    save_model(create_model("conv2-fc64"), tmp_path / "old.safetensors", {})
+    r = Recognizer.load(tmp_path / "old.safetensors", device="cpu")
+    assert r.decline == 0.5 and "calibration" not in r.metadata
+    assert r.probabilities(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)

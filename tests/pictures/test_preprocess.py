@@ -149,3 +149,26 @@ def test_truncated_file(tmp_path, mnist_test):
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(DigitrecError, match="cut.png: truncated or corrupt"):
         preprocess(path)
+
+
+def test_an_mnist_style_picture_is_passed_on_as_it_is(mnist_test):
+    """MNIST test digits saved as PNG (either polarity) reach the model exactly as `evaluate` reads them."""
+    import io
+
+    for i in range(200):
+        digit = mnist_test.images[i]
+        buf = io.BytesIO()
+        Image.fromarray(digit if i % 2 else 255 - digit).save(buf, format="PNG")
+        out = preprocess(buf.getvalue())
+        assert np.array_equal(out.image, digit) and out.inverted == (i % 2 == 0) and not out.blank
+
+
+def test_a_28_pixel_picture_that_is_not_mnist_style_is_still_preprocessed(mnist_test):
+    digit = mnist_test.images[0]
+    shifted = np.roll(digit, (-5, 6), axis=(0, 1))  # off-centre: the box no longer centred by mass
+    small = np.zeros((28, 28), np.uint8)
+    small[9:19, 9:19] = np.asarray(Image.fromarray(digit).resize((10, 10)))  # half size
+    for picture in (shifted, small):
+        out = preprocess(picture).image
+        rows = np.flatnonzero(out.any(1))
+        assert rows[-1] - rows[0] + 1 >= 19  # refitted into MNIST's 20-pixel box

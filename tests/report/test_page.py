@@ -17,8 +17,8 @@ from digitrec.report import plots
 
 # (width, height) in pixels at 100 dpi; the mistakes gallery grows with its rows
 SIZES = {"curves": (900, 340), "per_class": (700, 320), "confusion": (560, 500), "predictions": (630, 786),
-         "mistakes": (630, 664)}  # 24 mistakes: 4 rows of 6
-FIGURES = ("curves", "per_class", "confusion", "predictions", "mistakes")
+         "mistakes": (630, 664), "reliability": (520, 440)}  # 24 mistakes: 4 rows of 6
+FIGURES = ("curves", "per_class", "confusion", "predictions", "mistakes", "reliability")
 
 
 def assert_picture(path: Path, size: tuple[int, int] | None = None) -> Image.Image:

@@ -79,3 +79,25 @@ def test_training_with_tta_saves_a_model_that_reads_through_its_views(tmp_path, 
     probs = backend.probabilities(mnist_test.images[:100])
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     assert_user_error(run_cli("train", "--recipe", "fast", "--tta", "spin", "--out", tmp_path / "x"), "--tta")
+
+
+def test_training_with_non_digits_gives_a_calibrated_model_that_can_decline(tmp_path, mnist_test):
+    """--not-digits adds the answer "not a digit"; the run fits its temperature and threshold on validation."""
+    from digitrec import Recognizer
+
+    out = tmp_path / "nd"
+    result = run_cli("train", "--recipe", "fast", "--subset", "4000", "--val-size", "800", "--epochs", "2",
+                     "--not-digits", "0.25", "--styles", "0.05", "--threads", "1", "--quiet", "--no-report",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    r = Recognizer.load(out / "model.safetensors", device="cpu")
+    meta = r.metadata
+    assert meta["arch_kwargs"]["classes"] == 11 and meta["data"]["synthetic"]["non_digits"] > 1000
+    assert 0.05 < meta["calibration"]["temperature"] < 5 and meta["rejection"]["not_digit_threshold"] >= 0.5
+    assert meta["calibration"]["nll_after"] <= meta["calibration"]["nll_before"]
+    assert r.probabilities(mnist_test.images[:5]).shape == (5, 11)
+    answer = r.predict(mnist_test.images[0]).to_dict()
+    assert {"not_digit", "not_digit_probability"} <= set(answer) and len(answer["probabilities"]) == 10
+    text = run_cli("evaluate", out / "model.safetensors", "--threads", "1", in_process=True).stdout
+    assert "declined as not a digit:" in text and "calibrated (temperature" in text
+    assert "expected calibration error" in text and "answer only above" in text

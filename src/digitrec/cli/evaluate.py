@@ -5,7 +5,16 @@ import json
 from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import Recognizer, default_model_path
-from digitrec.training.metrics import compute_metrics, format_metrics
+from digitrec.models import calibration
+from digitrec.training.metrics import (
+    compute_metrics,
+    coverage_table,
+    digit_answers,
+    ece,
+    format_calibration,
+    format_metrics,
+    nll,
+)
 from digitrec.util.device import set_threads
 
 
@@ -25,19 +34,28 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     set_threads(args.threads)
-    backend = Recognizer.load(args.model, backend=args.backend, device=args.device).backend
-    meta = backend.metadata
+    recognizer = Recognizer.load(args.model, backend=args.backend, device=args.device)
+    backend, meta = recognizer.backend, recognizer.backend.metadata
     name = args.model or "the shipped model"
     test = datamod.load(args.data, "test", args.data_dir)
     if test.labels is None:
         raise DigitrecError(f"{test.source}: has no labels to evaluate against")
-    probs = backend.probabilities(test.images)
-    metrics = compute_metrics(test.labels, probs.argmax(1))
+    probs = backend.probabilities(test.images)  # calibrated, when the file says how
+    metrics = compute_metrics(test.labels, digit_answers(probs))
+    declined = calibration.declined(probs, recognizer.decline)
+    honest = {"calibration": calibration.describe(meta), "declined": float(declined.mean()),
+              "accuracy_counting_declines": float(((digit_answers(probs) == test.labels) & ~declined).mean()),
+              "ece": ece(probs, test.labels), "nll": nll(probs, test.labels),
+              "coverage": coverage_table(probs, test.labels)}
     if args.json:
         print(json.dumps({"model": str(args.model or default_model_path()), "arch": meta["arch"],
-                          "backend": backend.name,
-                          "data": test.source, **metrics.to_dict()}))
-    else:
-        print(f"model: {name} ({meta['arch']}, {backend.name})  data: {test.source}")
-        print(format_metrics(metrics))
+                          "backend": backend.name, "data": test.source, **metrics.to_dict(), **honest}))
+        return 0
+    print(f"model: {name} ({meta['arch']}, {backend.name})  data: {test.source}")
+    print(format_metrics(metrics))
+    if probs.shape[1] > calibration.NOT_A_DIGIT:
+        print(f"\ndeclined as not a digit: {int(declined.sum())} of {len(declined):,} ({declined.mean():.2%}); "
+              f"accuracy counting them as mistakes: {honest['accuracy_counting_declines']:.4f}")
+    print()
+    print(format_calibration(probs, test.labels, honest["calibration"]))
     return 0

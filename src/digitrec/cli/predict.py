@@ -177,7 +177,7 @@ def write_submission(recognizer, csv_path: Path, out: Path, batch_size: int) -> 
     from digitrec.data.formats import read_kaggle_csv
 
     images, _ = read_kaggle_csv(csv_path)
-    labels = np.concatenate([recognizer.probabilities(chunk).argmax(1)
+    labels = np.concatenate([recognizer.probabilities(chunk)[:, :10].argmax(1)
                              for chunk in batches(images, max(batch_size, 256))])
     lines = ["ImageId,Label"] + [f"{i},{int(label)}" for i, label in enumerate(labels, start=1)]
     atomic_write(out, ("\n".join(lines) + "\n").encode())

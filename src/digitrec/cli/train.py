@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
     p.add_argument("--tta", default=None, choices=list(TTA_VIEWS),
                    help="test-time augmentation: the saved model averages fixed rotated/zoomed views")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
+    p.add_argument("--not-digits", type=float, default=None, metavar="SHARE",
+                   help="train the answer 'not a digit' on synthetic non-digits, this share of the training set")
+    p.add_argument("--styles", type=float, default=None, metavar="SHARE",
+                   help="add digits redrawn with the world's writing habits (crossed 7s, …), this share")
     p.add_argument("--val-size", type=int, default=None,
                    help=f"held-out training images (default {_DEFAULTS.val_size})")
     p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")

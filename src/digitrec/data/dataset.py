@@ -22,7 +22,7 @@ from digitrec.data.formats import (
     read_npz,
 )
 from digitrec.errors import DigitrecError
-from digitrec.util import SIDE
+from digitrec.util import NOT_A_DIGIT, SIDE
 from digitrec.util.system import cache_dir
 
 SPLITS = ("train", "test")
@@ -40,7 +40,7 @@ class Dataset:
     """Digits in memory; `labels` is None for unlabelled data such as Kaggle's test.csv."""
 
     images: np.ndarray  # (N, 28, 28) uint8, 0 = background, 255 = ink
-    labels: np.ndarray | None  # (N,) int64 in 0..9
+    labels: np.ndarray | None  # (N,) int64 in 0..9, or 10 (NOT_A_DIGIT) for synthetic non-digits
     source: str
 
     def __post_init__(self) -> None:
@@ -52,7 +52,7 @@ class Dataset:
             raise DigitrecError(
                 f"{self.source}: {len(self.images)} images but {len(self.labels)} labels"
             )
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() > 9):
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() > NOT_A_DIGIT):
             raise DigitrecError(f"{self.source}: labels outside 0-9")
 
     def __len__(self) -> int:
@@ -61,6 +61,12 @@ class Dataset:
     def subset(self, index: np.ndarray, source: str | None = None) -> "Dataset":
         labels = None if self.labels is None else self.labels[index]
         return Dataset(self.images[index], labels, source or self.source)
+
+    def concat(self, *others: "Dataset", source: str | None = None) -> "Dataset":
+        """This dataset with `others` appended (all labelled)."""
+        parts = [self, *others]
+        return Dataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
+                       source or "+".join(p.source for p in parts))
 
     def checksum(self) -> str:
         """SHA-256 of the images and labels, recorded in model files to tie them to their data."""

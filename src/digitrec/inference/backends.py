@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from digitrec.errors import DigitrecError
+from digitrec.models.calibration import calibrated
 from digitrec.models.modelfile import load_model
 from digitrec.models.predict import predict_proba
 from digitrec.util.device import pick_device
@@ -24,7 +25,8 @@ class Backend(Protocol):
     metadata: dict[str, Any]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 (ink bright) → (N, 10) float32 probabilities."""
+        """(N, 28, 28) uint8 (ink bright) → (N, C) float32 probabilities, calibrated as the model file
+        says (models.calibration): C is 10, or 11 for a model with the answer "not a digit"."""
         ...
 
 
@@ -44,7 +46,7 @@ class TorchBackend:
         return cls(model, meta, device)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return predict_proba(self.model, images, device=self.device)
+        return calibrated(predict_proba(self.model, images, device=self.device), self.metadata)
 
 
 _LOADERS: dict[str, Callable[..., Backend]] = {"torch": TorchBackend.load}

@@ -18,6 +18,7 @@ from digitrec.errors import DigitrecError
 from digitrec.inference.backends import register_backend
 from digitrec.interop.export import onnx_bytes_for
 from digitrec.interop.onnxmeta import INPUT_NAME, onnx_metadata
+from digitrec.models.calibration import calibrated
 from digitrec.models.modelfile import load_model
 from digitrec.util.system import usable_cores
 
@@ -65,16 +66,23 @@ class OnnxBackend:
         self._multi = self._single if threads == 1 else _session(model, threads, source)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 (ink bright) → (N, 10) float32 probabilities."""
+        """(N, 28, 28) uint8 (ink bright) → (N, C) float32 probabilities, calibrated as the file says."""
+        return calibrated(self._raw(images), self.metadata)
+
+    def _raw(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.uint8)
         if images.ndim != 3 or images.shape[1:] != (28, 28):
             raise DigitrecError(f"expected shape (N, 28, 28), got {images.shape}", field="images")
         if len(images) == 0:
-            return np.zeros((0, 10), dtype=np.float32)
+            return np.zeros((0, self.classes), dtype=np.float32)
         if len(images) <= SMALL_BATCH:
             return self._single.run(None, {INPUT_NAME: images})[0]
         out = [self._multi.run(None, {INPUT_NAME: images[i:i + CHUNK]})[0] for i in range(0, len(images), CHUNK)]
         return np.concatenate(out)
+
+    @property
+    def classes(self) -> int:
+        return int(self._single.get_outputs()[0].shape[1] or 10)
 
 
 def _session(model: bytes, threads: int, source: str | Path):

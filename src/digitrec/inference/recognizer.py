@@ -1,6 +1,6 @@
 """The Python API: `Recognizer.load().predict(picture)` → the digit, its probability, all ten.
 
-Every picture goes through `preprocess` (one digit) or `segment` (a number), then
+Every picture goes through `preprocess` (one digit) or `segment.lattice` (a number), then
 through a backend from `backends.load_backend`: the same path as the CLI and the
 server, so they cannot disagree.
 """
@@ -16,8 +16,11 @@ import numpy as np
 
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
-from digitrec.pictures.decode import ImageSource
+from digitrec.inference.numbers import Box, best_path, box_of, reading_order, scores
+from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
+from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.preprocess import Preprocessed, preprocess
+from digitrec.pictures.segment import MAX_DIGITS, lattice, too_many_digits
 
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
 
@@ -29,23 +32,31 @@ def default_model_path() -> Path:
 
 @dataclass
 class Prediction:
-    """One digit's answer. `digit` is None for a blank picture: nothing is guessed."""
+    """One picture's answer. `digit` is None for a blank picture (nothing is guessed) and for a picture
+    that holds no digit (`not_digit`, from a model trained to say so)."""
 
     digit: int | None
-    probability: float  # of `digit`; 0 when blank
-    probabilities: np.ndarray  # (10,) float32; zeros when blank
-    top3: list[tuple[int, float]]
+    probability: float  # of the answer: of `digit`, or of "not a digit"; 0 when blank
+    probabilities: np.ndarray  # (10,) float32, digit 0 first; zeros when blank
+    top3: list[tuple[int, float]]  # the three most probable digits
     unsure: bool  # probability below the recogniser's threshold
     blank: bool
     input: np.ndarray = field(repr=False)  # (28, 28) uint8: what the model saw
     source: str = ""
+    not_digit: bool = False
+    not_digit_probability: float = 0.0  # 0 for models without that answer
+    box: Box | None = None  # where the digit is in a picture of a number (original pixels)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: everything but the input pixels."""
-        return {"source": self.source, "digit": self.digit, "probability": round(self.probability, 6),
-                "unsure": self.unsure, "blank": self.blank,
-                "top3": [{"digit": d, "probability": round(p, 6)} for d, p in self.top3],
-                "probabilities": [round(float(p), 6) for p in self.probabilities]}
+        out = {"source": self.source, "digit": self.digit, "probability": round(self.probability, 6),
+               "unsure": self.unsure, "blank": self.blank, "not_digit": self.not_digit,
+               "not_digit_probability": round(self.not_digit_probability, 6),
+               "top3": [{"digit": d, "probability": round(p, 6)} for d, p in self.top3],
+               "probabilities": [round(float(p), 6) for p in self.probabilities]}
+        if self.box is not None:
+            out["box"] = self.box.to_dict()
+        return out
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Recognizer:
     def __init__(self, backend: Backend, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.backend = backend
         self.threshold = check_threshold(threshold)
+        self.decline = decline_threshold(backend.metadata)  # "not a digit" at or above this probability
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "torch", threshold: float = DEFAULT_THRESHOLD,
@@ -151,50 +163,44 @@ class Recognizer:
         return out
 
     def read_number(self, image: ImageSource, name: str | None = None) -> NumberReading:
-        """A picture of a number such as 2026 → its digits, left to right."""
-        from digitrec.pictures.decode import describe
-        from digitrec.pictures.segment import segment_options
-
-        return self.read_options(segment_options(image, name), name or describe(image))
-
-    def read_options(self, groups: list[list[list[Preprocessed]]], source: str) -> NumberReading:
-        """Pick, per group of ink, the reading the model is clearly most confident in (see
-        `segment.segment_options`); all candidate digits go through the model in one call."""
-        flat = [digit for options in groups for option in options for digit in option]
-        answers = iter(self.predict_inputs(flat))
-        chosen: list[Prediction] = []
-        for options in groups:
-            chosen.extend(best_reading([[next(answers) for _ in option] for option in options]))
-        return number_from(chosen, source)
+        """A picture of a number such as 2026 → its digits, left to right, each with its box; touching
+        and overlapping digits included (inference.numbers: every way of cutting the ink is scored by
+        the model, in one call, and the best sequence wins)."""
+        source = name or describe(image)
+        cut = lattice(image, name)
+        if cut.blank or not cut.candidates:
+            return number_from([], source)
+        probs = self.probabilities(np.stack([c.image for c in cut.candidates]))
+        path = best_path(len(cut.atoms), [(c.first, c.last) for c in cut.candidates], scores(probs))
+        if len(path) > MAX_DIGITS:
+            raise too_many_digits(source)
+        digits = []
+        for k in path:
+            candidate = cut.candidates[k]
+            answer = self._answer(Preprocessed(candidate.image, False, False, False, 0.0, source), probs[k])
+            answer.box = box_of(candidate)
+            digits.append(answer)
+        return number_from([digits[i] for i in reading_order([d.box for d in digits])], source)
 
     def _answer(self, pre: Preprocessed, probs: np.ndarray | None) -> Prediction:
         if probs is None:
             return Prediction(None, 0.0, np.zeros(10, np.float32), [], False, True, pre.image, pre.source)
-        order = np.argsort(probs)[::-1]
-        top3 = [(int(d), float(probs[d])) for d in order[:3]]
+        digits = probs[:DIGITS].astype(np.float32)
+        p_not = float(probs[NOT_A_DIGIT]) if len(probs) > NOT_A_DIGIT else 0.0
+        order = np.argsort(digits)[::-1]
+        top3 = [(int(d), float(digits[d])) for d in order[:3]]
+        if p_not >= self.decline:
+            return Prediction(None, p_not, digits, top3, p_not < self.threshold, False, pre.image, pre.source,
+                              True, p_not)
         digit, p = top3[0]
-        return Prediction(digit, p, probs.astype(np.float32), top3, p < self.threshold, False, pre.image, pre.source)
-
-
-SWITCH_MARGIN = 0.0  # nats of mean log-probability an alternative reading must win by (ties: the first)
-
-
-def best_reading(options: list[list[Prediction]]) -> list[Prediction]:
-    """The reading whose digits are on average most probable (the first, shape-based one on ties):
-    a touching pair read as one digit is unsure, while cut in two each half is clear. Tuned on
-    numbers built from MNIST test digits: a margin above 0 only lost touching numbers."""
-    def score(option: list[Prediction]) -> float:
-        found = [p.probability for p in option if not p.blank]
-        return float(np.mean(np.log(np.maximum(found, 1e-6)))) if found else -np.inf
-
-    best = max(options, key=score)
-    return best if score(best) > score(options[0]) + SWITCH_MARGIN else options[0]
+        return Prediction(digit, p, digits, top3, p < self.threshold, False, pre.image, pre.source, False, p_not)
 
 
 def number_from(digits: list[Prediction], source: str) -> NumberReading:
     found = [d for d in digits if not d.blank]
     if not found:
         return NumberReading("", [], 0.0, False, True, source)
-    text = "".join(str(d.digit) for d in found)
-    probability = float(np.prod([d.probability for d in found]))
-    return NumberReading(text, found, probability, any(d.unsure for d in found), False, source)
+    text = "".join("?" if d.not_digit else str(d.digit) for d in found)  # a letter in a number is shown, not dropped
+    probability = float(np.prod([0.0 if d.not_digit else d.probability for d in found]))
+    unsure = any(d.unsure or d.not_digit for d in found)
+    return NumberReading(text, found, probability, unsure, False, source)

@@ -19,6 +19,12 @@ from digitrec.models.registry import register_model
 DEFAULT_MODEL = "conv2-fc128"
 
 
+def check_classes(classes: int) -> None:
+    if classes not in (10, 11):
+        raise DigitrecError(f"classes must be 10 (digits) or 11 (digits and 'not a digit'), got {classes}",
+                            field="model")
+
+
 # --- the starting projects' architectures (Keras "valid" convs, 2x2 pools) ---
 
 
@@ -95,14 +101,16 @@ def _conv_pool_bn(cin: int, cout: int) -> list[nn.Module]:
 
 @register_model("bn-conv3-w16", "fast: 3 conv-pool-BN blocks (16-32-64), global max pool; ~99% in one epoch")
 def bn_conv3(width: int = 16, crop: int = 0, deskew: bool = False, stem: str = "pool", fixed_stem: bool = False,
-             mean: float = MNIST_MEAN, std: float = MNIST_STD) -> nn.Module:
+             mean: float = MNIST_MEAN, std: float = MNIST_STD, classes: int = 10) -> nn.Module:
     """`crop` reads only the central crop×crop pixels; `deskew` straightens each digit first
     (deskew.Deskew), which lets one epoch learn more; `stem` "stride2" makes the first block a
     stride-2 convolution instead of convolution + max-pooling. The fast recipe uses all three
     (crop 20): the full-size first activation and its pooling were a third of its step time.
     `fixed_stem` leaves the first block's weights (convolution, BatchNorm scale and shift) at their
     random initial values: 16 random 3x3 filters, batch-normalised, serve one epoch as well as
-    trained ones, and nothing then needs the gradient of the second block's input."""
+    trained ones, and nothing then needs the gradient of the second block's input. `classes` 11 adds
+    the answer "not a digit" (training with synthetic non-digits, the `not_digits` setting)."""
+    check_classes(classes)
     if stem not in ("pool", "stride2"):
         raise DigitrecError(f"stem must be 'pool' or 'stride2', got {stem!r}", field="model")
     w = width
@@ -114,14 +122,16 @@ def bn_conv3(width: int = 16, crop: int = 0, deskew: bool = False, stem: str = "
         *first,
         *_conv_pool_bn(w, 2 * w),  # (B, 2w, side/4, side/4)
         *_conv_bn(2 * w, 4 * w), nn.AdaptiveMaxPool2d(1), nn.Flatten(),  # (B, 4w)
-        nn.Linear(4 * w, 10),
+        nn.Linear(4 * w, classes),
     )
 
 
 @register_model("bn-conv6-w32", "accurate: 6 conv-BN blocks (32-32-32-64-64-64), dropout, dense 128")
 def bn_conv6(width: int = 32, dropout: float = 0.3, deskew: bool = False, mean: float = MNIST_MEAN,
-             std: float = MNIST_STD) -> nn.Module:
-    """`deskew` straightens each digit first (deskew.Deskew): members that err differently."""
+             std: float = MNIST_STD, classes: int = 10) -> nn.Module:
+    """`deskew` straightens each digit first (deskew.Deskew): members that err differently. `classes`
+    11 adds the answer "not a digit"."""
+    check_classes(classes)
     w = width
     return nn.Sequential(
         *([Deskew()] if deskew else []),
@@ -129,5 +139,5 @@ def bn_conv6(width: int = 32, dropout: float = 0.3, deskew: bool = False, mean: 
         *_conv_bn(1, w), *_conv_bn(w, w), *_conv_bn(w, w, 5, 2), Dropout(dropout),  # (B, w, 14, 14)
         *_conv_bn(w, 2 * w), *_conv_bn(2 * w, 2 * w), *_conv_bn(2 * w, 2 * w, 5, 2), Dropout(dropout),  # 7x7
         nn.Flatten(), nn.Linear(2 * w * 49, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), Dropout(dropout),
-        nn.Linear(128, 10),
+        nn.Linear(128, classes),
     )

@@ -26,7 +26,8 @@ PREDICT_BATCH = 256
 @torch.inference_mode()
 def predict_proba(model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH,
                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Class probabilities (N, 10) for uint8 images (N, 28, 28), in batches, in eval mode."""
+    """Class probabilities (N, C) for uint8 images (N, 28, 28), in batches, in eval mode (C is 10, or 11
+    for a model with the answer "not a digit"); raw, as the network computes them (no calibration)."""
     keep_freed_memory()  # every torch inference comes through here; training calls it via set_threads
     images = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
     was_training = model.training
@@ -36,4 +37,6 @@ def predict_proba(model: nn.Module, images: np.ndarray | torch.Tensor, batch_siz
         batch = to_input(images[start:start + batch_size].to(device))
         out.append(torch.softmax(model(batch).float(), dim=1).cpu())
     model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, 10), dtype=np.float32)
+    if not out:
+        return np.zeros((0, model.eval()(torch.zeros(1, 1, 28, 28, device=device)).shape[1]), dtype=np.float32)
+    return torch.cat(out).numpy()

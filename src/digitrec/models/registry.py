@@ -4,6 +4,7 @@ here, so `create_model(meta["arch"], **meta["arch_kwargs"])` rebuilds any saved 
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -44,6 +45,11 @@ def create_model(name: str, **kwargs) -> nn.Module:
     model.arch = name
     model.arch_kwargs = dict(kwargs)
     return model
+
+
+def accepts(name: str, argument: str) -> bool:
+    """Whether registered model `name` takes the keyword `argument` (e.g. `classes`)."""
+    return name in _REGISTRY and argument in inspect.signature(_REGISTRY[name]).parameters
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -105,10 +105,11 @@ def array_to_gray(arr: np.ndarray, name: str) -> np.ndarray:
     return (np.clip(arr / top, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def to_gray(img: Image.Image) -> np.ndarray:
-    """Any mode → (H, W) float32 in [0, 1], shrunk to WORK_SIDE; transparency flattened onto a
-    background that contrasts with the opaque pixels (so strokes drawn only in alpha show)."""
-    img = _shrink(img)
+def to_gray(img: Image.Image, max_height: int | None = None, max_side: int = WORK_SIDE) -> np.ndarray:
+    """Any mode → (H, W) float32 in [0, 1], shrunk to at most `max_side` along its longer side (and
+    `max_height` tall: a line of digits is read at its height, whatever its length); transparency
+    flattened onto a background that contrasts with the opaque pixels (strokes drawn only in alpha show)."""
+    img = _shrink(img, max_side, max_height)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
@@ -120,13 +121,12 @@ def to_gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
-def _shrink(img: Image.Image) -> Image.Image:
-    side = max(img.size)
-    if side <= WORK_SIDE:
+def _shrink(img: Image.Image, max_side: int = WORK_SIDE, max_height: int | None = None) -> Image.Image:
+    scale = min(1.0, max_side / max(img.size), (max_height or img.height) / img.height)
+    if scale >= 1.0:
         return img
     if img.mode not in ("L", "RGB", "RGBA", "LA", "F", "I"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-    scale = WORK_SIDE / side
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     return img.resize(size, Image.Resampling.BOX)
 

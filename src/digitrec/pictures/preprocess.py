@@ -29,6 +29,9 @@ THIN = 0.75
 MIN_CONTRAST = 0.15  # ink must stand this far (0..1 grey) above the background, else blank
 MIN_INK_PIXELS = 12  # fewer ink pixels than this is a blank picture with a speck
 SPECK = 0.05  # ink blobs smaller than this fraction of the largest are noise
+# An MNIST-style picture's background: grey levels at most this far from it count as background
+# (a PNG of an MNIST digit has exactly 0 there; a lightly compressed one, a level or two)
+QUIET = 8 / 255
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,45 @@ class InkMap:
 
 
 def preprocess(image: ImageSource, name: str | None = None) -> Preprocessed:
-    """Any picture of one digit (path, bytes, PIL image or array) → 28×28 MNIST-style uint8."""
-    ink = find_ink(image, name)
-    return render_digit(ink)
+    """Any picture of one digit (path, bytes, PIL image or array) → 28×28 MNIST-style uint8.
+
+    A picture that is MNIST-style already (28×28, the digit's box 20 pixels on its longer side and
+    centred by mass, nothing else in it, either polarity) is passed on as it is: redrawing it could
+    only lose what MNIST's own anti-aliasing put there."""
+    name = name or describe(image)
+    gray = to_gray(open_image(image, name))  # (H, W) float in [0, 1]
+    ready = mnist_style(gray)
+    if ready is not None:
+        digit, inverted = ready
+        return Preprocessed(digit, False, inverted, False, stroke_width(digit > 76) / BOX, name)
+    return render_digit(ink_map(gray, name))
+
+
+def mnist_style(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """(the 28×28 uint8 digit, inverted) when `gray` (H, W) is an MNIST-style digit, else None."""
+    if gray.shape != (SIDE, SIDE):
+        return None
+    inverted = float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]))) > 0.5
+    bright = 1.0 - gray if inverted else gray
+    ink = bright > QUIET
+    if not ink.any() or int(ink.sum()) < MIN_INK_PIXELS:
+        return None
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    side = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    cy, cx = ndi.center_of_mass(np.where(ink, bright, 0.0))
+    if not BOX - 2 <= side <= BOX + 1 or max(abs(cy - 13.99), abs(cx - 14.0)) > 1.0:
+        return None
+    return (bright * 255 + 0.5).astype(np.uint8), inverted  # as it was: its faint edges are MNIST's too
 
 
 def find_ink(image: ImageSource, name: str | None = None) -> InkMap:
     """Open the picture, make the ink bright, subtract the background, threshold, drop specks."""
     name = name or describe(image)
-    gray = to_gray(open_image(image, name))  # (H, W) float in [0, 1]
+    return ink_map(to_gray(open_image(image, name)), name)
+
+
+def ink_map(gray: np.ndarray, name: str) -> InkMap:
+    """The ink of a grey picture (H, W) float in [0, 1]: `find_ink` once the picture is open."""
     bright, inverted = ink_bright(gray)
     flat = np.clip(flatten(bright, inverted), 0.0, 1.0)
     hist = np.bincount(_levels(flat).ravel(), minlength=256)  # (256,) pixels per grey level
@@ -229,6 +262,17 @@ def fit_box(mask: np.ndarray) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     img = Image.fromarray(mask.astype(np.float32))
     return np.clip(np.asarray(img.resize(size, Image.Resampling.BOX)), 0, 1)
+
+
+def normalize_ink(ink: np.ndarray, level: float = 0.1) -> np.ndarray:
+    """Grey ink (H, W) float in [0, 1], bright = ink → an MNIST-style 28×28 uint8: the ink's box fitted
+    into BOX×BOX with area averaging (MNIST's anti-aliasing), centred by mass; no ink → zeros. The
+    synthetic training pictures (pictures.styles, pictures.nondigits) are rendered with it."""
+    mask = ink > level
+    if not mask.any():
+        return np.zeros((SIDE, SIDE), np.uint8)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return centre_by_mass(fit_box(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
 
 
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:

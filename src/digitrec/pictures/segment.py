@@ -1,173 +1,187 @@
-"""A picture of a number (one line, such as "2026") → one MNIST-style input per digit, left to right.
+"""A picture of a number (one line, such as "2026") → the ways its ink may be cut into digits.
 
-The ink is found once for the whole picture (`preprocess.find_ink`); its
-8-connected blobs are grouped into digits — a fragment (the detached bar of
-a 5, the broken stem of a 4) joins the digit it lies over or beside — and a
-group much wider than tall is cut at the emptiest columns, which separates
-digits that touch. Each digit's ink is then rendered by `preprocess.render_digit`,
-exactly as a single-digit picture would be.
+Splitting ink into connected blobs cannot read "2026" written in one stroke, so nothing here
+decides where one digit ends. The ink is found once for the whole line (`preprocess.find_ink`,
+at a scale set by the line's height); its 8-connected blobs are grouped (a fragment such as the
+detached bar of a 5 joins the digit it lies over); a group too wide to be one digit is cut at the
+columns where the ink is thinnest (projection valleys), into pieces ("atoms"). A candidate digit
+is any run of up to `MAX_ATOMS` neighbouring atoms no wider than `MAX_ASPECT` × the line's
+height, rendered as `preprocess` renders a single digit. `inference.numbers` lets the digit
+model score every candidate and picks the best cut sequence by dynamic programming.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from digitrec.pictures.decode import ImageSource
-from digitrec.pictures.preprocess import InkMap, Preprocessed, find_ink, render_digit
+from digitrec.errors import DigitrecError
+from digitrec.pictures.decode import ImageSource, describe, open_image, to_gray
+from digitrec.pictures.preprocess import InkMap, ink_map, render_digit
 
 FRAGMENT = 0.6  # a blob shorter than this fraction of the line's height is a piece of a digit
-DIGIT_ASPECT = 0.8  # a typical handwritten digit's width ÷ height
-WIDE = 1.2  # a group wider than this × its height may hold more than one digit
-NECK = 0.7  # ... and is cut only at a column with less ink than this × its typical column
-MIN_WIDTH = 0.2  # no digit is narrower than this × its height (a "1" is about 0.25)
+WIDE = 1.0  # a group wider than this × the line's height may hold more than one digit
+MIN_PIECE = 0.12  # cuts at least this × the height apart (and from a group's ends)
+CUTS_PER_DIGIT = 2.5  # at most this many cut candidates per digit a wide group may hold
+MAX_ATOMS = 4  # a candidate digit joins at most this many atoms
+MAX_ASPECT = 1.3  # … and is at most this × the height wide
+MAX_GAP = 0.08  # … and has no empty gap wider than this × the height between its atoms
+MAX_DIGITS = 20  # longer numbers are refused rather than read slowly
+MAX_WIDTH = 20_000  # pixels; wider pictures are refused before decoding
+LINE_HEIGHT = 96  # the line is read at this height (pixels): digits are shrunk or grown to it
+SPECK = 0.08  # an atom with less ink than this × a typical digit's is noise, never a digit alone
 
 
 @dataclass
-class Group:
-    """Ink blobs believed to be one digit, with their bounding box (pixels, end exclusive)."""
+class Atom:
+    """A piece of ink: one group, or a part of a wide group between two cut columns."""
 
-    ids: list[int]
-    top: int
-    bottom: int
+    mask: np.ndarray  # (H, W) bool at the working scale, the whole line's size
     left: int
-    right: int
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    def join(self, other: "Group") -> "Group":
-        return Group(self.ids + other.ids, min(self.top, other.top), max(self.bottom, other.bottom),
-                     min(self.left, other.left), max(self.right, other.right))
+    right: int  # columns [left, right)
+    ink: int  # pixels
 
 
-def segment(image: ImageSource, name: str | None = None) -> list[Preprocessed]:
-    """Every digit in a one-line picture, left to right, each as `preprocess` would give it."""
-    return [digit for options in segment_options(image, name) for digit in options[0]]
+@dataclass
+class Candidate:
+    """A run of atoms [first, last] that may be one digit, rendered for the model."""
+
+    first: int
+    last: int
+    image: np.ndarray  # (28, 28) uint8, as `preprocess` renders a digit
+    box: tuple[int, int, int, int]  # x, y, width, height in the original picture's pixels
 
 
-def segment_options(image: ImageSource, name: str | None = None) -> list[list[list[Preprocessed]]]:
-    """For each group of ink, left to right, the ways to read it as digits: the one its shape
-    suggests first, then (for a group that may be touching digits) other cuts, among which
-    the recogniser may pick a more confident reading. Each column span is rendered once."""
-    ink = find_ink(image, name)
+@dataclass
+class Lattice:
+    """Everything a number reader needs: the atoms left to right and every candidate digit."""
+
+    atoms: list[Atom]
+    candidates: list[Candidate] = field(default_factory=list)
+    blank: bool = False
+    source: str = ""
+
+
+def lattice(image: ImageSource, name: str | None = None) -> Lattice:
+    """The candidate digits of a one-line picture of a number (see the module's docstring)."""
+    name = name or describe(image)
+    ink, scale = line_ink(image, name)
     if ink.blank:
-        return []
-    out = []
-    for whole, options in digit_options(ink):
-        columns = np.arange(whole.shape[1])
-        rendered = {span: render_digit(ink.only(whole & ((columns >= span[0]) & (columns < span[1]))[None, :]))
-                    for span in {span for option in options for span in option}}
-        out.append([[rendered[span] for span in option] for option in options])
+        return Lattice([], [], True, name)
+    height = _line_height(ink.mask)
+    if _rough_count(ink.mask, height) > 1.5 * MAX_DIGITS:  # before the work grows with it
+        raise too_many_digits(name)
+    atoms = [a for a in _atoms(ink.mask, height) if a.ink > 0]
+    out = Lattice(atoms, [], False, name)
+    typical = max(a.ink for a in atoms)
+    for first in range(len(atoms)):
+        for last in range(first, min(first + MAX_ATOMS, len(atoms))):
+            run = atoms[first:last + 1]
+            if max(a.right for a in run) - min(a.left for a in run) > MAX_ASPECT * height:
+                break
+            if _widest_gap(run) > MAX_GAP * height:  # digits standing apart are never one digit
+                break
+            if sum(a.ink for a in run) < SPECK * typical:
+                continue
+            out.candidates.append(_render(ink, run, first, last, scale))
     return out
 
 
-Span = tuple[int, int]  # a digit's columns [start, stop) in the picture
+def line_ink(image: ImageSource, name: str) -> tuple[InkMap, float]:
+    """The line's ink, read at LINE_HEIGHT pixels of height (and the original pixels per working pixel)."""
+    img = open_image(image, name)
+    if img.width > MAX_WIDTH:
+        raise DigitrecError(f"{name}: picture is {img.width:,} pixels wide; a number may be at most "
+                            f"{MAX_WIDTH:,} wide")
+    gray = to_gray(img, max_height=LINE_HEIGHT, max_side=MAX_WIDTH)
+    return ink_map(gray, name), img.height / gray.shape[0]
 
 
-def digit_options(ink: InkMap) -> list[tuple[np.ndarray, list[list[Span]]]]:
-    """Per group, left to right: its ink (H, W bool) and its readings, each a list of column spans."""
-    labels, n = ndi.label(ink.mask, structure=np.ones((3, 3)))
-    boxes = ndi.find_objects(labels)
-    groups = [Group([i + 1], b[0].start, b[0].stop, b[1].start, b[1].stop) for i, b in enumerate(boxes)]
-    groups = sorted(merge_fragments(groups), key=lambda g: g.left)
-    typical = int(np.median([g.height for g in groups])) if groups else 0  # a digit's height here
-    out = []
-    for group in groups:
-        whole = np.isin(labels, group.ids)
-        out.append((whole, split_options(whole, group, typical)))
-    return out
+def _line_height(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(1))
+    return int(rows[-1] - rows[0] + 1)
 
 
-def merge_fragments(groups: list[Group]) -> list[Group]:
-    """Join each short blob (a piece of a digit: MNIST's digits are all nearly as tall as the
-    line) to the digit whose columns it overlaps most, or else the nearest close one."""
-    if len(groups) < 2:
-        return groups
-    line = max(g.bottom for g in groups) - min(g.top for g in groups)
-    changed = True
-    while changed and len(groups) > 1:
-        changed = False
-        for frag in sorted(groups, key=lambda g: (g.height, g.width)):
-            if frag.height >= FRAGMENT * line:
-                break
-            host = _host(frag, [g for g in groups if g is not frag], line)
-            if host is not None:
-                groups = [g for g in groups if g is not frag and g is not host] + [host.join(frag)]
-                changed = True
-                break
-    return groups
+def _widest_gap(run: list[Atom]) -> int:
+    """The widest run of empty columns between the atoms' column ranges."""
+    spans = sorted((a.left, a.right) for a in run)
+    reach, widest = spans[0][1], 0
+    for left, right in spans[1:]:
+        widest = max(widest, left - reach)
+        reach = max(reach, right)
+    return widest
 
 
-def _host(frag: Group, others: list[Group], line: int) -> Group | None:
-    """The group a fragment belongs to: the one whose columns it overlaps most, else the
-    nearest one if the gap is under a third of the line's height; None keeps it apart."""
-    def overlap(g: Group) -> int:  # columns shared; negative: the gap between them
-        return min(frag.right, g.right) - max(frag.left, g.left)
-
-    best = max(others, key=overlap)
-    return best if overlap(best) > 0 or -overlap(best) < line / 3 else None
+def _rough_count(mask: np.ndarray, height: int) -> float:
+    """About how many digits the ink holds: its blobs, or its inked columns over a digit's width."""
+    _, blobs = ndi.label(mask, structure=np.ones((3, 3)))
+    return max(blobs / 2, int(mask.any(0).sum()) / (0.75 * height))
 
 
-def split_options(whole: np.ndarray, group: Group, typical: int) -> list[list[Span]]:
-    """A group wider than WIDE × its height (or the typical digit's height, when it is a short
-    wide digit) may be touching digits. First reading: about width ÷ (DIGIT_ASPECT × height)
-    digits, cut at thin necks near evenly spaced points. Alternatives: every way to cut it
-    into n-1..n+1 digits at the columns where the ink profile has its deepest minima."""
-    height = max(group.height, typical)
-    if group.width <= WIDE * height:
-        return [[(group.left, group.right)]]
-    n = max(2, round(group.width / (DIGIT_ASPECT * height)))
-    ink_per_col = whole[group.top:group.bottom, group.left:group.right].sum(0)  # (w,)
-    neck = NECK * float(np.median(ink_per_col[ink_per_col > 0]))
-    options = [spans(group, even_cuts(ink_per_col, n, neck))]
-    minima = profile_minima(ink_per_col, int(MIN_WIDTH * height))
-    for count in range(max(1, n - 1), n + 2):
-        for cuts in itertools.combinations(minima, count - 1):
-            option = spans(group, list(cuts))
-            if option not in options and min(b - a for a, b in option) >= MIN_WIDTH * height:
-                options.append(option)
-    return options
+def too_many_digits(name: str) -> DigitrecError:
+    return DigitrecError(f"{name}: holds more than {MAX_DIGITS} digits; a number is read {MAX_DIGITS} digits "
+                         "at a time at most")
 
 
-def spans(group: Group, cuts: list[int]) -> list[Span]:
-    edges = [group.left] + [group.left + c for c in sorted(cuts)] + [group.right]
-    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+def _atoms(mask: np.ndarray, height: int) -> list[Atom]:
+    """Groups of blobs, the wide ones cut at their thinnest columns; left to right."""
+    labels, _ = ndi.label(mask, structure=np.ones((3, 3)))
+    groups = merge_fragments(labels, ndi.find_objects(labels), height)
+    atoms: list[Atom] = []
+    for ids in sorted(groups, key=lambda g: g[1]):
+        whole = np.isin(labels, ids[0])
+        left, right = ids[1], ids[2]
+        cuts = [left] + (valleys(whole[:, left:right].sum(0), height) + left).tolist() + [right] \
+            if right - left > WIDE * height else [left, right]
+        for a, b in zip(cuts, cuts[1:]):
+            part = whole.copy()
+            part[:, :a] = False
+            part[:, b:] = False
+            atoms.append(Atom(part, a, b, int(part.sum())))
+    return sorted(atoms, key=lambda a: (a.left + a.right) / 2)
 
 
-def even_cuts(ink_per_col: np.ndarray, n: int, neck: float) -> list[int]:
-    """Cut columns for `n` pieces: the least-inked column near each evenly spaced point,
-    where it has no more ink than `neck`."""
-    width = len(ink_per_col)
-    step = width / n
-    window = max(1, int(step * 0.3))
-    cuts = []
-    for k in range(1, n):
-        centre = int(k * step)
-        lo, hi = max(1, centre - window), min(width - 1, centre + window)
-        distance = np.abs(np.arange(lo, hi) - centre)
-        best = lo + int(np.lexsort((distance, ink_per_col[lo:hi]))[0])
-        if ink_per_col[best] <= neck:
-            cuts.append(best)
-    return cuts
+def merge_fragments(labels: np.ndarray, boxes: list, height: int) -> list[tuple[list[int], int, int]]:
+    """(blob ids, left, right) per group: each blob shorter than FRAGMENT × the height joins the blob
+    whose columns it overlaps most (a detached bar, a broken stem), else stays on its own."""
+    groups = [([i + 1], b[1].start, b[1].stop, b[0].stop - b[0].start) for i, b in enumerate(boxes) if b]
+    tall = [g for g in groups if g[3] >= FRAGMENT * height] or groups
+    for frag in [g for g in groups if g not in tall]:
+        overlap = [min(frag[2], g[2]) - max(frag[1], g[1]) for g in tall]
+        best = int(np.argmax(overlap))
+        if overlap[best] > 0 or -overlap[best] < height / 4:
+            host = tall[best]
+            tall[best] = (host[0] + frag[0], min(host[1], frag[1]), max(host[2], frag[2]), host[3])
+        else:
+            tall.append(frag)
+    return [(g[0], g[1], g[2]) for g in tall]
 
 
-def profile_minima(ink_per_col: np.ndarray, margin: int, most: int = 6) -> list[int]:
-    """Up to `most` columns (at least `margin` from either end) where the column ink is a local
-    minimum over ±margin/2 columns, least ink first."""
+def valleys(ink_per_col: np.ndarray, height: int) -> np.ndarray:
+    """Candidate cut columns of a wide group: local minima of its smoothed column profile, at least
+    MIN_PIECE × the height apart and from the ends, thinnest first, at most CUTS_PER_DIGIT per digit."""
+    margin = max(2, int(MIN_PIECE * height))
     smooth = ndi.uniform_filter1d(ink_per_col.astype(float), 3)
     lowest = ndi.minimum_filter1d(smooth, max(3, margin | 1))
     columns = [c for c in range(margin, len(smooth) - margin) if smooth[c] <= lowest[c]]
+    most = max(1, int(CUTS_PER_DIGIT * len(smooth) / (0.6 * height)))
     picked: list[int] = []
-    for c in sorted(columns, key=lambda c: smooth[c]):  # one column per flat valley
-        if all(abs(c - p) > 2 for p in picked):
+    for c in sorted(columns, key=lambda c: (smooth[c], c)):
+        if all(abs(c - p) >= margin for p in picked):
             picked.append(c)
-    return sorted(picked[:most])
+        if len(picked) >= most:
+            break
+    return np.array(sorted(picked), dtype=int)
+
+
+def _render(ink: InkMap, run: list[Atom], first: int, last: int, scale: float) -> Candidate:
+    keep = np.logical_or.reduce([a.mask for a in run])
+    rows, cols = np.flatnonzero(keep.any(1)), np.flatnonzero(keep.any(0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = InkMap(np.where(keep, ink.ink, 0)[top:bottom, left:right].astype(np.float32),
+                  keep[top:bottom, left:right], ink.threshold, ink.inverted, False, ink.source)
+    box = (int(left * scale), int(top * scale), int(np.ceil((right - left) * scale)),
+           int(np.ceil((bottom - top) * scale)))
+    return Candidate(first, last, render_digit(crop).image, box)

@@ -25,7 +25,7 @@ from digitrec.inference.backends import load_backend
 from digitrec.models.modelfile import read_metadata
 from digitrec.report import plots
 from digitrec.training.config import TrainConfig
-from digitrec.training.metrics import Metrics, compute_metrics
+from digitrec.training.metrics import Metrics, compute_metrics, digit_answers, ece, reliability
 from digitrec.training.run import load_test_data as run_test_data
 from digitrec.training.runfolder import RunFolder
 from digitrec.util.files import atomic_write, check_writable_dir
@@ -38,6 +38,8 @@ CAPTIONS = {
     "confusion": "Confusion matrix: rows are the true digit, columns the prediction.",
     "predictions": "The first test digits with their predicted label; mistakes in red.",
     "mistakes": "The mistakes the model was most sure of, with its two most likely digits.",
+    "reliability": "Reliability: in each band of confidence, how often the answer was right. A calibrated "
+                   "model's bars reach the diagonal.",
 }
 
 
@@ -110,10 +112,14 @@ def make_figures(run: RunFiles, test: datamod.Dataset | None, probs: np.ndarray 
     if run.history:
         figures["curves"] = plots.plot_curves(run.history, out_dir / "curves.png")
     if test is not None and probs is not None and metrics is not None:
+        digits = probs[:, :10]  # the digit figures; `digitrec evaluate` counts the declines
         figures["per_class"] = plots.plot_per_class(metrics.confusion, out_dir / "per_class.png")
         figures["confusion"] = plots.plot_confusion(metrics.confusion, out_dir / "confusion.png")
-        figures["predictions"] = plots.plot_predictions(test.images, test.labels, probs, out_dir / "predictions.png")
-        figures["mistakes"] = plots.plot_mistakes(test.images, test.labels, probs, out_dir / "mistakes.png")
+        figures["predictions"] = plots.plot_predictions(test.images, test.labels, digits, out_dir / "predictions.png")
+        figures["mistakes"] = plots.plot_mistakes(test.images, test.labels, digits, out_dir / "mistakes.png")
+        figures["reliability"] = plots.plot_reliability(reliability(probs, test.labels), ece(probs, test.labels),
+                                                        run.metadata.get("calibration") is not None,
+                                                        out_dir / "reliability.png")
     return figures
 
 
@@ -131,8 +137,8 @@ def write_report(target: str | Path, out_dir: str | Path | None = None, data: st
     test = report_test_data(run, data, data_dir)
     probs = metrics = None
     if test is not None:
-        probs = load_backend(run.model_path, device=device).probabilities(test.images)  # (N, 10)
-        metrics = compute_metrics(test.labels, probs.argmax(1))
+        probs = load_backend(run.model_path, device=device).probabilities(test.images)  # (N, 10 or 11), calibrated
+        metrics = compute_metrics(test.labels, digit_answers(probs))
     figures = make_figures(run, test, probs, metrics, out_dir)
     page = render_html(run, test, metrics, figures)
     atomic_write(out_dir / REPORT, page.encode("utf-8"))

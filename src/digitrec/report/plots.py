@@ -198,6 +198,27 @@ def plot_confusion(confusion: np.ndarray, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def plot_reliability(rows: list[tuple[float, float, int]], ece: float, calibrated: bool, path: str | Path) -> Path:
+    """Accuracy against confidence per band (rows of `training.metrics.reliability`), with the diagonal
+    a calibrated model's bars would reach and each band's count."""
+    fig = _figure(5.2, 4.4)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="calibrated")
+    if rows:
+        conf, acc, count = (np.array(c) for c in zip(*rows))
+        ax.bar(conf, acc, width=0.05, color=TRAIN, alpha=0.8, label="accuracy in the band")
+        for c, a, n in rows:
+            ax.text(c, min(a, 0.97) + 0.02, f"{n:,}", ha="center", fontsize=6, rotation=90)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("confidence (probability of the answer)")
+    ax.set_ylabel("accuracy")
+    state = "calibrated on validation" if calibrated else "uncalibrated"
+    ax.set_title(f"reliability · expected calibration error {ece:.2%}\n{state}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
 def plot_per_class(confusion: np.ndarray, path: str | Path) -> Path:
     """Accuracy on each true digit (recall) as bars, with the overall accuracy as a line."""
     confusion = np.asarray(confusion)

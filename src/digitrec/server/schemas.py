@@ -70,10 +70,14 @@ class Scored(BaseModel):
 
 class PredictionOut(BaseModel):
     source: str = ""
-    digit: int | None = Field(description="null when the picture is blank: nothing is guessed")
-    probability: float = Field(description="of `digit`; 0 when blank")
+    digit: int | None = Field(description="null when the picture is blank or holds no digit: nothing is guessed")
+    probability: float = Field(description="of the answer: of `digit`, or of 'not a digit'; 0 when blank; "
+                                           "calibrated on held-out digits when the model file says how")
     unsure: bool = Field(description="probability below the server's threshold")
     blank: bool = Field(description="no ink found")
+    not_digit: bool = Field(False, description="the picture holds no digit (a letter, a doodle, …): digit is null")
+    not_digit_probability: float = Field(0.0, description="the model's probability that this is no digit "
+                                                          "(0 for models without that answer)")
     top3: list[Scored]
     probabilities: list[float] = Field(description="ten probabilities, digit 0 first; zeros when blank")
     input_png: str | None = Field(None, description="with ?include_input=true: the 28x28 picture the model saw, "

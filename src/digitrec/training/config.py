@@ -9,6 +9,7 @@ from digitrec.data.augment import get_augment
 from digitrec.data.dataset import DEFAULT_VAL_SIZE
 from digitrec.errors import DigitrecError
 from digitrec.models import TTA_VIEWS, list_models
+from digitrec.models.registry import accepts
 from digitrec.util.device import pick_device
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -45,6 +46,8 @@ class TrainConfig:
     data_dir: str | None = None
     test_data: str | None = None
     measure_test: bool = True  # False: no test figure at all, for runs whose choices must rest on validation
+    not_digits: float = 0.0  # share of the training set that is synthetic non-digits (answer "not a digit")
+    styles: float = 0.0  # share of the training set that is digits redrawn with the world's writing habits
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
     command: str | None = None  # the command line that started the run, kept in the model file
@@ -80,14 +83,23 @@ class TrainConfig:
             (self.threads is None or self.threads >= 1, "threads", f"must be at least 1, got {self.threads}"),
             (self.tta in TTA_VIEWS, "tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
             (self.measure_test or not self.test_data, "test_data", "given with --no-test, which measures no test set"),
+            (0 <= self.not_digits < 0.9, "not_digits", f"must be in [0, 0.9), got {self.not_digits}"),
+            (0 <= self.styles < 0.5, "styles", f"must be in [0, 0.5), got {self.styles}"),
             (self.model in list_models(), "model",
              f"unknown model {self.model!r}; choose from {', '.join(list_models())}"),
         ]
         for ok, name, why in checks:
             if not ok:
                 raise DigitrecError(why, field=name)
+        if self.not_digits and not accepts(self.model, "classes"):
+            raise DigitrecError(f"{self.model} has no 'not a digit' output; use bn-conv3-w16 or bn-conv6-w32",
+                                field="not_digits")
         get_augment(self.augment)
         pick_device(self.device)
+
+    def model_arguments(self) -> dict[str, Any]:
+        """The network's arguments: the recipe's, plus the extra output when training with non-digits."""
+        return {**self.model_kwargs, "classes": 11} if self.not_digits else dict(self.model_kwargs)
 
 
 def _type_ok(value: Any, kind: type) -> bool:

@@ -18,10 +18,11 @@ from digitrec.errors import DigitrecError
 from digitrec.models import create_model, with_tta
 from digitrec.models.modelfile import load_model, read_metadata, save_model
 from digitrec.models.predict import predict_proba
+from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
-from digitrec.training.metrics import compute_metrics
+from digitrec.training.metrics import compute_metrics, digit_answers
 from digitrec.training.recipes import check_recipe, recipe_config
-from digitrec.training.run import load_test_data, resume_run, train_run
+from digitrec.training.run import load_test_data, resume_run, train_run, validation_data
 from digitrec.training.runfolder import RunFolder
 
 
@@ -104,10 +105,23 @@ def save_ensemble(paths: list[Path], out: Path, tta: str = "none", measure_test:
                   recipe: str | None = None, data_dir: str | None = None) -> tuple[Path, float | None]:
     """Combine `paths` into the model file `out`; (its path, its test accuracy or None)."""
     model, info = combine(paths, tta)
+    cfg = test_config(paths[0], data_dir)
     accuracy = None
-    test = load_test_data(test_config(paths[0], data_dir)) if measure_test else None
+    test = load_test_data(cfg) if measure_test else None
     if test is not None and test.labels is not None:
-        accuracy = compute_metrics(test.labels, predict_proba(model, test.images).argmax(1)).accuracy
-    metrics = {} if accuracy is None else {"test_accuracy": accuracy}
-    save_model(model, out, {"ensemble": info, "metrics": metrics, "training": {"recipe": recipe}})
+        accuracy = compute_metrics(test.labels, digit_answers(predict_proba(model, test.images))).accuracy
+    meta = {"ensemble": info, "metrics": {} if accuracy is None else {"test_accuracy": accuracy},
+            "training": {"recipe": recipe}}
+    meta.update(calibrate_ensemble(model, cfg))
+    save_model(model, out, meta)
     return out, accuracy
+
+
+def calibrate_ensemble(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
+    """The averaged probabilities' own temperature (and decline threshold), fitted on the validation split
+    the members held out; none when they trained on every image (`--val-size 0`)."""
+    val, others = validation_data(cfg)
+    if not len(val):
+        return {}
+    raw_others = predict_proba(model, others.images) if others is not None else None
+    return calibrate(predict_proba(model, val.images), val.labels, raw_others)

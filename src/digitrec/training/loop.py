@@ -26,6 +26,7 @@ from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoi
 from digitrec.models.predict import predict_proba, to_input
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
+from digitrec.training.metrics import digit_answers
 from digitrec.training.native import optim
 from digitrec.training.native.flatparams import flatten_parameters
 from digitrec.training.native.kernels import training_view
@@ -107,7 +108,7 @@ class Trainer:
         self.log, self.progress = (log, progress) if self.dist.is_main else (lambda _: None, False)
         self.device = self.dist.start(pick_device(cfg.device), cfg.threads, cfg.batch_size)
         torch.manual_seed(cfg.seed)
-        self.model = create_model(cfg.model, **cfg.model_kwargs).to(self.device)
+        self.model = create_model(cfg.model, **cfg.model_arguments()).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
@@ -206,7 +207,7 @@ class Trainer:
         augmentation when the config asks for it (`tta=False`: the bare network, for per-epoch checks)."""
         final = self.model
         if self.ema is not None:
-            final = create_model(self.cfg.model, **self.cfg.model_kwargs).to(self.device)
+            final = create_model(self.cfg.model, **self.cfg.model_arguments()).to(self.device)
             final.load_state_dict(self.ema.shadow)
         return with_tta(final, self.cfg.tta).to(self.device) if tta else final
 
@@ -216,7 +217,7 @@ class Trainer:
         images, labels = self.dist.shard(self.val.images), self.dist.shard(self.val.labels)  # this rank's part
         probs = predict_proba(self.final_model(tta=False), images, device=self.device)
         nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
-        loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (probs.argmax(1) == labels).sum(),
+        loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (digit_answers(probs) == labels).sum(),
                                                  len(labels))
         return loss_sum / n, hits / n
 

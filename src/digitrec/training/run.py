@@ -17,11 +17,15 @@ from torch import nn
 from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters
 from digitrec.models.predict import predict_proba
+from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
 from digitrec.training.loop import EpochStats, Trainer
-from digitrec.training.metrics import Metrics, compute_metrics
+from digitrec.training.metrics import Metrics, compute_metrics, digit_answers
 from digitrec.training.runfolder import RunFolder
+from digitrec.training.synthetic import nondigit_bank, styled_bank
+
+VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can decline
 
 
 @dataclass
@@ -43,9 +47,38 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     test = load_test_data(cfg) if cfg.measure_test else None
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
+    train, info["synthetic"] = with_synthetic(cfg, train)
     if cfg.data in (None, "mnist"):
         info["mnist_sha256"] = datamod.mnist_checksums()
     return train, val, test, info
+
+
+def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Dataset, dict]:
+    """The training digits plus the synthetic pictures the config asks for, each a share of the whole:
+    non-digits (`not_digits`) and digits in the world's styles (`styles`)."""
+    n = len(train)
+    rest = 1.0 - cfg.not_digits - cfg.styles
+    extra = []
+    if cfg.not_digits:
+        extra.append(nondigit_bank(round(cfg.not_digits * n / rest), train, seed=0, tag="train"))
+    if cfg.styles:
+        extra.append(styled_bank(round(cfg.styles * n / rest), train, seed=0, tag="train"))
+    info = {"non_digits": len(extra[0]) if cfg.not_digits else 0,
+            "styled_digits": len(extra[-1]) if cfg.styles else 0}
+    return (train.concat(*extra, source=train.source) if extra else train), info
+
+
+def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dataset | None:
+    """Non-digits for calibrating a model that can decline: drawn from the validation digits' split."""
+    if not cfg.not_digits or not len(val):
+        return None
+    return nondigit_bank(min(VAL_NON_DIGITS, len(val)), val, seed=1, tag="val")
+
+
+def validation_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset | None]:
+    """The validation digits a run with `cfg` held out, and its validation non-digits (or None)."""
+    val = datamod.train_val_split(datamod.load(cfg.data, "train", cfg.data_dir), cfg.val_size)[1]
+    return val, validation_non_digits(cfg, val)
 
 
 def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
@@ -96,14 +129,25 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     model = trainer.final_model()
     metrics = None
     if test is not None and test.labels is not None:
-        metrics = compute_metrics(test.labels, predict_proba(model, test.images, device=trainer.device).argmax(1))
+        metrics = compute_metrics(test.labels, digit_answers(predict_proba(model, test.images, device=trainer.device)))
     meta = model_metadata(cfg, history, info, metrics.accuracy if metrics else None, model)
-    if cfg.tta != "none" and len(val):  # the saved model reads through its views: say how well
-        meta["metrics"]["val_accuracy_bare"] = meta["metrics"]["val_accuracy"]
-        meta["metrics"]["val_accuracy"] = float(
-            (predict_proba(model, val.images, device=trainer.device).argmax(1) == val.labels).mean())
+    if len(val):
+        meta.update(validate_and_calibrate(cfg, model, val, trainer.device, meta["metrics"]))
     path = run.save_model(model.cpu(), meta)
     return RunResult(run.path, path, history, metrics, load_seconds, train_seconds)
+
+
+def validate_and_calibrate(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, device,
+                           metrics: dict[str, Any]) -> dict[str, Any]:
+    """The saved model's own validation accuracy (through its test-time views, if any), and its
+    calibration and "not a digit" threshold, all fitted on the validation split (training.calibration)."""
+    raw = predict_proba(model, val.images, device=device)
+    if cfg.tta != "none":  # the saved model reads through its views: say how well
+        metrics["val_accuracy_bare"] = metrics["val_accuracy"]
+    metrics["val_accuracy"] = float((digit_answers(raw) == val.labels).mean())
+    others = validation_non_digits(cfg, val)
+    raw_others = predict_proba(model, others.images, device=device) if others is not None else None
+    return calibrate(raw, val.labels, raw_others)
 
 
 def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,

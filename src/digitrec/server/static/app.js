@@ -191,6 +191,7 @@ function percent(p) {
 }
 
 function showAnswer(body) {
+  if (body.not_digit) return showNotDigit(body);
   result.dataset.state = body.unsure ? "unsure" : "guess";
   ui.digit.textContent = String(body.digit);
   ui.verdict.textContent = body.unsure ? `Maybe a ${body.digit}?` : `It's a ${body.digit}`;
@@ -200,6 +201,18 @@ function showAnswer(body) {
   ui.seen.src = `data:image/png;base64,${body.input_png}`;
   ui.seen.hidden = false;
   setBars(body.probabilities, body.digit);
+}
+
+function showNotDigit(body) {
+  result.dataset.state = "notdigit";
+  ui.digit.textContent = "✗";
+  ui.verdict.textContent = "Not a digit";
+  const closest = body.top3[0];
+  ui.detail.textContent = `${percent(body.probability)} sure this is no digit` +
+    (closest ? ` · closest digit ${closest.digit} (${percent(closest.probability)})` : "");
+  ui.seen.src = `data:image/png;base64,${body.input_png}`;
+  ui.seen.hidden = false;
+  setBars(body.probabilities, -1);
 }
 
 function showBlank(why) {

@@ -1,0 +1,113 @@
+"""Reading whole numbers: digitrec's reader against the gap-splitting reader it replaced, in one run.
+
+    python bench/numbers.py [--n 1000] [--model FILE] [--split test|validation] [--bonus B] [--skip S]
+
+For each kind of set (testing/numbers.py: apart, touching, overlapping, photographed; 2-6 digits
+each, built from MNIST test digits, or with --split validation from the held-out validation digits,
+the only split the reader's constants were chosen on), prints whole-number accuracy, per-digit
+accuracy (digits right after aligning by edit distance) and the median milliseconds per number
+(picture decoding included, one number at a time, as `digitrec predict --number` reads them), for
+the current reader and the baseline (bench/gap_reader.py), taking turns.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# This file shares its name with the standard library's `numbers`, which numpy imports: keep bench/ off the path.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from digitrec.data import load_mnist, train_val_split  # noqa: E402
+from digitrec.inference import numbers as reader  # noqa: E402
+from digitrec.inference.recognizer import Recognizer  # noqa: E402
+from digitrec.testing.numbers import KINDS, number_set  # noqa: E402
+
+
+def load_baseline():
+    spec = importlib.util.spec_from_file_location("gap_reader", HERE / "gap_reader.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gap_reader"] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1000, help="numbers per set (default 1000)")
+    p.add_argument("--model", default=None, help="model file (default: the shipped one)")
+    p.add_argument("--split", default="test", choices=["test", "validation"])
+    p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--bonus", type=float, default=None, help="try another DIGIT_BONUS (tuning, validation only)")
+    p.add_argument("--skip", type=float, default=None, help="try another SKIP (tuning, validation only)")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def digits(split: str):
+    if split == "test":
+        test = load_mnist("test")
+        return test.images, test.labels
+    val = train_val_split(load_mnist("train"))[1]
+    return val.images, val.labels
+
+
+def digits_right(got: str, truth: str) -> int:
+    """len(truth) minus the edit distance between the readings (never below 0)."""
+    prev = list(range(len(truth) + 1))
+    for i, a in enumerate(got, 1):
+        row = [i]
+        for j, b in enumerate(truth, 1):
+            row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b)))
+        prev = row
+    return max(0, len(truth) - prev[-1])
+
+
+def run(read, pictures) -> tuple[float, float, float]:
+    whole, right, total, times = 0, 0, 0, []
+    for picture, truth in pictures:
+        start = time.perf_counter()
+        got = read(picture)
+        times.append(time.perf_counter() - start)
+        whole += got == truth
+        right += digits_right(got, truth)
+        total += len(truth)
+    return whole / len(pictures), right / total, 1000 * statistics.median(times)
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.bonus is not None:
+        reader.DIGIT_BONUS = args.bonus
+    if args.skip is not None:
+        reader.SKIP = args.skip
+    recognizer = Recognizer.load(args.model, device="cpu")
+    images, labels = digits(args.split)
+    readers = {"digitrec": lambda p: recognizer.read_number(p).text}
+    if not args.no_baseline:
+        gap_reader = load_baseline()
+        readers["gap-splitting (before)"] = lambda p: gap_reader.read(recognizer, p)
+    print(f"{args.split} digits, {args.n} numbers per set, DIGIT_BONUS {reader.DIGIT_BONUS}, SKIP {reader.SKIP}")
+    print(f"{'set':<14} {'reader':<24} {'numbers':>8} {'digits':>8} {'ms/number':>10}")
+    for k, kind in enumerate(args.kinds.split(",")):
+        pictures = number_set(kind, args.n, images, labels, np.random.default_rng(args.seed * 100 + k))
+        for name, read in readers.items():
+            whole, per_digit, ms = run(read, pictures)
+            print(f"{kind:<14} {name:<24} {whole:>8.2%} {per_digit:>8.2%} {ms:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

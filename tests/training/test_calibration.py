@@ -1,0 +1,63 @@
+"""Fitting the temperature and the decline threshold on held-out pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec.models.calibration import NOT_A_DIGIT, with_temperature
+from digitrec.training.calibration import calibrate, decline_threshold, fit_temperature
+from digitrec.training.metrics import coverage_table, ece, nll, reliability
+
+
+def sampled(n: int, temperature: float, classes: int = 10, seed: int = 0):
+    """Probabilities a network reports (softmax of its logits) and labels drawn from softmax(logits / T):
+    the network is off by exactly `temperature`."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2.5, size=(n, classes))
+    true = np.exp(logits / temperature)
+    true /= true.sum(1, keepdims=True)
+    labels = np.array([rng.choice(classes, p=p) for p in true])
+    reported = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return reported.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("t", [0.5, 1.0, 2.0])
+def test_the_fitted_temperature_is_the_one_the_labels_follow(t):
+    probs, labels = sampled(20_000, t)
+    assert fit_temperature(probs, labels) == pytest.approx(t, rel=0.05)
+    fitted = with_temperature(probs, fit_temperature(probs, labels))
+    assert nll(fitted, labels) <= nll(probs, labels) + 1e-9
+    assert ece(fitted, labels) < 0.02
+
+
+def test_ece_reliability_and_coverage_by_hand():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]], np.float32)
+    labels = np.array([0, 1, 0, 0])
+    rows = reliability(probs, labels, bins=10)
+    assert [(round(c, 2), a, n) for c, a, n in rows] == [(0.6, 1.0, 2), (0.9, 0.5, 2)]
+    assert ece(probs, labels, bins=10) == pytest.approx((2 * 0.4 + 2 * 0.4) / 4)
+    table = {r["threshold"]: r for r in coverage_table(probs, labels, (0.0, 0.7))}
+    assert table[0.0]["answered"] == 1.0 and table[0.0]["error"] == pytest.approx(0.25)
+    assert table[0.7]["answered"] == 0.5 and table[0.7]["error"] == pytest.approx(0.5)
+
+
+def test_the_decline_threshold_keeps_to_its_budget_of_digits():
+    p = np.concatenate([np.zeros(990), np.linspace(0.55, 0.95, 10)])  # ten digits look like no digit
+    t = decline_threshold(p, max_declined=0.005)
+    assert (p >= t).mean() <= 0.005 and (p >= t).sum() == 5 and t >= 0.5
+    assert decline_threshold(np.zeros(100)) == 0.5  # nothing to fear: the plain majority rule
+
+
+def test_calibrate_writes_the_metadata_a_model_file_keeps():
+    digits, labels = sampled(3000, 0.6, classes=11, seed=1)
+    labels = labels % 10
+    others = np.full((500, 11), 0.01, np.float32)
+    others[:, NOT_A_DIGIT] = 0.9
+    meta = calibrate(digits, labels, others)
+    assert set(meta) == {"calibration", "rejection"}
+    cal = meta["calibration"]
+    assert cal["nll_after"] <= cal["nll_before"]
+    assert cal["fitted_on"] == "validation: 3000 digits and 500 synthetic non-digits"
+    assert meta["rejection"]["validation_digits_declined"] <= 0.0025
+    assert "rejection" not in calibrate(digits[:, :10], labels)  # a 10-class model cannot decline
