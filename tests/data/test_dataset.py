@@ -164,3 +164,29 @@ def test_bad_csv_via_cli_names_the_file(tmp_path, mnist_test):
     path = _kaggle_csv(tmp_path / "train.csv", mnist_test.images[:3], mnist_test.labels[:3])
     path.write_text(path.read_text().replace(",0,", ",-1,", 1))
     assert_user_error(run_cli("train", "--data", path, "--out", tmp_path / "r"), "train.csv", "outside 0-255")
+
+
+def test_split_sizes_at_their_limits_and_the_error_that_names_the_field():
+    data = datamod.Dataset(np.zeros((10, 28, 28), np.uint8), np.arange(10) % 10, "ten")
+    train, val = datamod.train_val_split(data, 0)
+    assert len(train) == 10 and len(val) == 0 and train.source == "ten[train]" and val.source == "ten[val]"
+    assert len(datamod.train_val_split(data, 9)[0]) == 1
+    for bad in (10, -1):
+        with pytest.raises(DigitrecError, match=f"{bad} must be between 0 and 9") as caught:
+            datamod.train_val_split(data, bad)
+        assert caught.value.field == "val_size"
+
+
+def test_a_dataset_checks_its_shape_and_labels():
+    with pytest.raises(DigitrecError, match="x: images have shape"):
+        datamod.Dataset(np.zeros((4, 28), np.uint8), None, "x")
+    with pytest.raises(DigitrecError, match="x: images have shape"):
+        datamod.Dataset(np.zeros((4, 28, 27), np.uint8), None, "x")
+    with pytest.raises(DigitrecError, match="x: labels outside 0-9"):
+        datamod.Dataset(np.zeros((2, 28, 28), np.uint8), np.array([3, 11]), "x")
+    with pytest.raises(DigitrecError, match="x: labels outside 0-9"):
+        datamod.Dataset(np.zeros((2, 28, 28), np.uint8), np.array([-1, 3]), "x")
+    ok = datamod.Dataset(np.zeros((3, 28, 28), np.uint8), np.array([0, 9, 10]), "x")  # 10: not a digit
+    part = ok.subset(np.array([2]))
+    assert part.labels.tolist() == [10] and part.source == "x" and ok.subset(np.array([0]), "y").source == "y"
+    assert datamod.Dataset(np.zeros((1, 28, 28), np.uint8), None, "u").subset(np.array([0])).labels is None

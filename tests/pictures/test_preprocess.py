@@ -172,3 +172,36 @@ def test_a_28_pixel_picture_that_is_not_mnist_style_is_still_preprocessed(mnist_
         out = preprocess(picture).image
         rows = np.flatnonzero(out.any(1))
         assert rows[-1] - rows[0] + 1 >= 19  # refitted into MNIST's 20-pixel box
+
+
+# --- the steps, one by one, on pictures whose answers are known ---
+
+
+def test_histogram_helpers_by_hand():
+    from digitrec.pictures import preprocess as pp
+
+    hist = np.zeros(256, int)
+    hist[20], hist[200] = 900, 100  # paper at 20, ink at 200
+    assert 20 / 255 <= pp.otsu(hist) < 200 / 255
+    assert pp._peak(hist) == pytest.approx(200 / 255)  # the level at least MIN_INK_PIXELS reach
+    hist[250] = pp.MIN_INK_PIXELS - 1  # a few hot pixels do not move the peak
+    assert pp._peak(hist) == pytest.approx(200 / 255)
+    ink = np.zeros(256, int)
+    ink[100], ink[150], ink[160] = 10, 10, 30
+    assert pp._median_above(ink, 120 / 255) == pytest.approx(160 / 255)  # the median of the ink above 120
+    assert pp._median_above(ink, 200 / 255) == pytest.approx(200 / 255)  # nothing above: the threshold
+
+
+def test_ink_is_found_in_either_polarity_and_specks_dropped():
+    from digitrec.pictures import preprocess as pp
+
+    paper = np.full((60, 60), 0.9, np.float32)
+    paper[10:50, 28:33] = 0.1  # a dark stroke
+    paper[2, 2] = 0.1  # a speck of dust
+    ink = pp.ink_map(paper, "dark")
+    assert ink.inverted and not ink.blank and ink.mask[10:50, 28:33].all() and not ink.mask[2, 2]
+    assert ink.mask.sum() == 40 * 5 and 0.2 <= ink.threshold < 0.9
+    assert np.median(ink.ink[ink.mask]) == pytest.approx(1.0, abs=0.05)  # 1.0 = a typical stroke
+    light = pp.ink_map(1 - paper, "light")
+    assert not light.inverted and np.array_equal(light.mask, ink.mask)
+    assert pp.ink_map(np.full((60, 60), 0.5, np.float32), "grey").blank

@@ -153,6 +153,9 @@ def test_learning_rate_schedules():
     assert lr_factor(cosine, 4, 100) == pytest.approx(0.25)  # warm-up: 5 of 20 steps
     assert lr_factor(cosine, 20, 100) == pytest.approx(1.0) and lr_factor(cosine, 60, 100) == pytest.approx(0.5)
     assert lr_factor(cosine, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    tiny = cfg_for(schedule="linear", warmup=0.01)  # 0.5 of a step: warm-up still takes one whole step
+    assert lr_factor(tiny, 0, 50) == pytest.approx(1.0) and lr_factor(tiny, 1, 50) == pytest.approx(1 - 0 / 49)
+    assert lr_factor(tiny, 25, 50) == pytest.approx(1 - 24 / 49)
 
 
 def test_the_loss_is_label_smoothed_as_configured(mnist_train, tmp_path):
@@ -191,3 +194,79 @@ def test_ema_averages_the_weights_and_is_what_the_run_saves(mnist_train, tmp_pat
     saved = trainer.final_model().state_dict()
     assert all(torch.equal(saved[k].cpu(), trainer.ema.shadow[k].cpu()) for k in saved)
     assert not all(torch.equal(saved[k].cpu(), v.cpu()) for k, v in trainer.model.state_dict().items())
+
+
+def test_make_optimizer_builds_what_the_config_names():
+    from digitrec.training.loop import make_optimizer
+    from digitrec.training.native import optim
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    sgd = make_optimizer(cfg_for(optimizer="sgd", lr=0.3, weight_decay=5e-4), params)
+    assert isinstance(sgd, optim.SGD)
+    assert {k: sgd.defaults[k] for k in ("lr", "momentum", "nesterov", "weight_decay")} == {
+        "lr": 0.3, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+    adamw = make_optimizer(cfg_for(optimizer="adamw", lr=3e-3, weight_decay=5e-4), params)
+    assert type(adamw) is optim.AdamW and (adamw.defaults["lr"], adamw.defaults["weight_decay"]) == (3e-3, 5e-4)
+    adam = make_optimizer(cfg_for(optimizer="adam", lr=1e-3, weight_decay=1e-4), params)
+    assert type(adam) is optim.Adam and (adam.defaults["lr"], adam.defaults["weight_decay"]) == (1e-3, 1e-4)
+
+
+def test_epoch_order_is_a_fixed_function_of_seed_and_epoch():
+    from digitrec.training.loop import epoch_permutation
+
+    a = epoch_permutation(3, 2, 1000)
+    torch.manual_seed(123)  # the global generator plays no part
+    assert torch.equal(a, epoch_permutation(3, 2, 1000)) and sorted(a.tolist()) == list(range(1000))
+    assert not torch.equal(a, epoch_permutation(3, 3, 1000)) and not torch.equal(a, epoch_permutation(4, 2, 1000))
+    # seeded with seed × 100003 + epoch: resumed runs on any machine must repeat exactly this order
+    expected = torch.randperm(10, generator=torch.Generator().manual_seed(2 * 100_003 + 7))
+    assert epoch_permutation(2, 7, 10).tolist() == expected.tolist()
+
+
+def test_an_epoch_in_process_validates_checkpoints_and_resumes_exactly(mnist_train, tmp_path):
+    """One epoch, a checkpoint, a fresh Trainer resumed from it: the second epoch ends with the same
+    weights, optimizer, EMA and history as two epochs without a break."""
+    from digitrec.training.loop import Trainer
+
+    data = mnist_train.subset(np.arange(1200))
+    train, val = data.subset(np.arange(1000)), data.subset(np.arange(1000, 1200))
+    cfg = cfg_for(epochs=2, batch_size=100, ema=0.9, augment="affine", schedule="linear", seed=5)
+    whole = Trainer(cfg, train, val, tmp_path / "whole", progress=False, log=lambda _: None)
+    history = whole.run()
+    assert [h.epoch for h in history] == [1, 2] and all(0.3 < h.val_accuracy <= 1 for h in history)
+    probs = predict_proba_of(whole.final_model(tta=False), val)
+    assert history[-1].val_accuracy == pytest.approx((probs.argmax(1) == val.labels).mean())
+    assert history[1].lr == pytest.approx(cfg.lr * 1 / 20)  # the last step's linear factor
+
+    def interrupt(stats):  # after epoch 1's checkpoint, as a Ctrl-C would
+        raise KeyboardInterrupt
+
+    first = Trainer(cfg, train, val, tmp_path / "broken", progress=False, log=lambda _: None)
+    with pytest.raises(KeyboardInterrupt):
+        first.run(on_epoch_end=interrupt)
+    again = Trainer(cfg, train, val, tmp_path / "broken", progress=False, log=lambda _: None)
+    again.resume()
+    assert again.start_epoch == 2 and [h.epoch for h in again.history] == [1]
+    again.run()
+    for a, b in ((whole.model.state_dict(), again.model.state_dict()), (whole.ema.shadow, again.ema.shadow)):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h.train_loss for h in again.history] == [h.train_loss for h in history]
+    assert json.loads((tmp_path / "broken" / "history.json").read_text())["epochs"][-1]["epoch"] == 2
+
+
+def predict_proba_of(model, dataset):
+    from digitrec.models.predict import predict_proba
+
+    return predict_proba(model, dataset.images)
+
+
+def test_a_run_without_validation_reports_none():
+    import math
+
+    from digitrec.training.loop import Trainer
+
+    images = np.zeros((64, 28, 28), np.uint8)
+    from digitrec.data import Dataset
+
+    trainer = Trainer(cfg_for(epochs=1, batch_size=32), Dataset(images, np.arange(64) % 10, "z"), None, "unused")
+    assert all(math.isnan(v) for v in trainer.validate())

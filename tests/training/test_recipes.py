@@ -101,3 +101,13 @@ def test_training_with_non_digits_gives_a_calibrated_model_that_can_decline(tmp_
     text = run_cli("evaluate", out / "model.safetensors", "--threads", "1", in_process=True).stdout
     assert "declined as not a digit:" in text and "calibrated (temperature" in text
     assert "expected calibration error" in text and "answer only above" in text
+
+
+def test_an_unknown_recipe_names_the_recipes_there_are():
+    from digitrec.errors import DigitrecError
+    from digitrec.training.recipes import check_recipe
+
+    with pytest.raises(DigitrecError) as caught:
+        check_recipe("fastest")
+    assert caught.value.field == "recipe"
+    assert caught.value.message == f"unknown recipe 'fastest'; choose from {', '.join(sorted(RECIPES))}"
