@@ -1,10 +1,10 @@
 """Reading whole numbers: digitrec's reader against the gap-splitting reader it replaced, in one run.
 
-    python bench/numbers.py [--n 1000] [--model FILE] [--split test|validation] [--bonus B] [--skip S]
+    python bench/numbers.py [--n 1000] [--model FILE] [--split test|validation]
 
 For each kind of set (testing/numbers.py: apart, touching, overlapping, photographed; 2-6 digits
 each, built from MNIST test digits, or with --split validation from the held-out validation digits,
-the only split the reader's constants were chosen on), prints whole-number accuracy, per-digit
+the only split the reader's settings were chosen on), prints whole-number accuracy, per-digit
 accuracy (digits right after aligning by edit distance) and the median milliseconds per number
 (picture decoding included, one number at a time, as `digitrec predict --number` reads them), for
 the current reader and the baseline (bench/gap_reader.py), taking turns.
@@ -27,7 +27,6 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from digitrec.data import load_mnist, train_val_split  # noqa: E402
-from digitrec.inference import numbers as reader  # noqa: E402
 from digitrec.inference.recognizer import Recognizer  # noqa: E402
 from digitrec.testing.numbers import KINDS, number_set  # noqa: E402
 
@@ -46,8 +45,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default=None, help="model file (default: the shipped one)")
     p.add_argument("--split", default="test", choices=["test", "validation"])
     p.add_argument("--kinds", default=",".join(KINDS))
-    p.add_argument("--bonus", type=float, default=None, help="try another DIGIT_BONUS (tuning, validation only)")
-    p.add_argument("--skip", type=float, default=None, help="try another SKIP (tuning, validation only)")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--threads", type=int, default=2)
@@ -90,17 +87,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.bonus is not None:
-        reader.DIGIT_BONUS = args.bonus
-    if args.skip is not None:
-        reader.SKIP = args.skip
     recognizer = Recognizer.load(args.model, device="cpu")
     images, labels = digits(args.split)
     readers = {"digitrec": lambda p: recognizer.read_number(p).text}
     if not args.no_baseline:
         gap_reader = load_baseline()
         readers["gap-splitting (before)"] = lambda p: gap_reader.read(recognizer, p)
-    print(f"{args.split} digits, {args.n} numbers per set, DIGIT_BONUS {reader.DIGIT_BONUS}, SKIP {reader.SKIP}")
+    print(f"{args.split} digits, {args.n} numbers per set")
     print(f"{'set':<14} {'reader':<24} {'numbers':>8} {'digits':>8} {'ms/number':>10}")
     for k, kind in enumerate(args.kinds.split(",")):
         pictures = number_set(kind, args.n, images, labels, np.random.default_rng(args.seed * 100 + k))

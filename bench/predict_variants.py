@@ -4,11 +4,10 @@ For every picture variant in `digitrec.synthetic.VARIANTS` (black on white 300×
 1200×1200, off-centre, thin strokes, RGB, RGBA, JPEG, uneven light, ...) each of
 the 10,000 test digits is turned into such a picture, preprocessed exactly as
 `digitrec predict` does, and classified; the table compares each accuracy with
-the model's plain MNIST accuracy (goal: within 1 point). Then multi-digit numbers
-(2-6 test digits side by side, gaps from touching to wide) are read with
-`Recognizer.read_number`: number-level and digit-level accuracy.
+the model's plain MNIST accuracy (goal: within 1 point). Whole numbers have their own
+benchmark: bench/numbers.py.
 
-    python bench/predict_variants.py [--model FILE] [--limit N] [--numbers N] [--workers K]
+    python bench/predict_variants.py [--model FILE] [--limit N] [--workers K]
 
 Preprocessing is CPU-bound Python and NumPy, so pictures are made and
 preprocessed in worker processes; the model runs once per variant.
@@ -27,8 +26,7 @@ import numpy as np
 from digitrec.data import load_mnist
 from digitrec.inference.recognizer import Recognizer
 from digitrec.pictures.preprocess import preprocess
-from digitrec.pictures.segment import segment_options
-from digitrec.testing.synthetic import VARIANTS, number_picture
+from digitrec.testing.synthetic import VARIANTS
 
 IMAGES: np.ndarray | None = None  # the test digits, shared with forked workers
 
@@ -37,7 +35,6 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="model file (default: the one shipped with digitrec)")
     p.add_argument("--limit", type=int, default=10_000, help="test digits per variant (default all 10,000)")
-    p.add_argument("--numbers", type=int, default=2000, help="multi-digit numbers to read (default 2000)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of variants ('' for none)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--seed", type=int, default=0)
@@ -62,12 +59,6 @@ def _variant_chunk(job: tuple[str, np.ndarray, int]) -> tuple[np.ndarray, np.nda
         blank.append(out.blank)
         thick.append(out.thickened)
     return np.stack(inputs), np.array(blank), np.array(thick), spent
-
-
-def _number_chunk(job: tuple[list[list[int]], list[list[int]]]) -> list:
-    """Each number's candidate readings (segment_options), in order."""
-    numbers, gaps = job
-    return [segment_options(number_picture([IMAGES[i] for i in idx], g)) for idx, g in zip(numbers, gaps)]
 
 
 # --- main side ---
@@ -99,54 +90,6 @@ def bench_variants(pool, recognizer: Recognizer, labels: np.ndarray, args) -> No
               f"{int(blank.sum()):>6} {int(thick.sum()):>9} {1000 * spent / len(index):>7.1f}", flush=True)
 
 
-def make_numbers(n: int, count: int, seed: int) -> tuple[list[list[int]], list[list[int]]]:
-    """`n` random numbers of 2-6 test digits; gaps (28-pixel scale) from -1 (overlapping) to 8."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(2, 7, n)
-    numbers = [list(rng.integers(0, count, size)) for size in lengths]
-    gaps = [list(rng.integers(-1, 9, size - 1)) for size in lengths]
-    return numbers, gaps
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
-def bench_numbers(pool, recognizer: Recognizer, labels: np.ndarray, args) -> None:
-    numbers, gaps = make_numbers(args.numbers, min(args.limit, len(labels)), args.seed)
-    jobs = [(numbers[k::args.workers * 4], gaps[k::args.workers * 4]) for k in range(args.workers * 4)]
-    order = [i for k in range(args.workers * 4) for i in range(len(numbers))[k::args.workers * 4]]
-    start = time.perf_counter()
-    parts = [p for chunk in pool.map(_number_chunk, jobs) for p in chunk]
-    seconds = time.perf_counter() - start
-    texts = {}
-    for i, options in zip(order, parts):
-        texts[i] = recognizer.read_options(options, "").text
-    rows = []
-    for i, idx in enumerate(numbers):
-        truth = "".join(str(labels[j]) for j in idx)
-        rows.append((len(idx), min(gaps[i]) <= 0, texts[i] == truth, len(texts[i]) == len(truth),
-                     max(0, len(truth) - edit_distance(texts[i], truth)) / len(truth)))
-    print_numbers(np.array(rows, dtype=float), seconds / max(1, len(numbers)))
-
-
-def print_numbers(rows: np.ndarray, seconds: float) -> None:
-    """rows: (length, touching, exact, count right, digit accuracy) per number."""
-    print(f"\n{'numbers':<22} {'count':>6} {'number acc':>10} {'digit acc':>10} {'count right':>11}")
-    groups = [("all", rows[:, 0] > 0), ("gaps all > 0", rows[:, 1] == 0), ("some touching/overlap", rows[:, 1] == 1)]
-    groups += [(f"{n} digits", rows[:, 0] == n) for n in range(2, 7)]
-    for name, sel in groups:
-        if sel.any():
-            r = rows[sel]
-            print(f"{name:<22} {len(r):>6} {r[:, 2].mean():>10.4f} {r[:, 4].mean():>10.4f} {r[:, 3].mean():>11.4f}")
-    print(f"(segmenting and preprocessing: {1000 * seconds:.1f} ms per number, wall, all workers)")
-
-
 def main() -> int:
     global IMAGES
     args = parse_args()
@@ -161,8 +104,6 @@ def main() -> int:
           f"recorded test accuracy {meta.get('metrics', {}).get('test_accuracy')}  workers {args.workers}")
     with ProcessPoolExecutor(args.workers) as pool:
         bench_variants(pool, recognizer, test.labels, args)
-        if args.numbers:
-            bench_numbers(pool, recognizer, test.labels, args)
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from live_server import live_server, shipped_model
+from playwright.sync_api import expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -28,6 +29,26 @@ SEVEN = [[(0.25 + 0.5 * t / 10, 0.2) for t in range(11)] + [(0.75 - 0.3 * t / 14
 ZERO = [[(0.5 + 0.22 * math.sin(2 * math.pi * t / 40), 0.5 - 0.33 * math.cos(2 * math.pi * t / 40))
          for t in range(42)]]
 BAR = [[(0.2 + 0.6 * t / 10, 0.5) for t in range(11)]]
+
+
+def ring(cx: float, cy: float, rx: float, ry: float, turn: float = 1.0) -> list[tuple[float, float]]:
+    return [(cx + rx * math.sin(2 * math.pi * turn * t / 40), cy - ry * math.cos(2 * math.pi * turn * t / 40))
+            for t in range(42)]
+
+
+def number_strokes(gap: float) -> list[list[tuple[float, float]]]:
+    """2026 on the number pad (x in 0..1 of its width, three times its height), `gap` of the width between
+    digits: negative makes neighbours touch."""
+    w = 0.085  # a digit's width, of the pad's width (0.26 of its height)
+    x = [0.2 + i * (w + gap) for i in range(4)]
+    two = [(0.0, 0.3), (0.2, 0.15), (0.6, 0.15), (0.8, 0.33), (0.05, 0.82), (0.95, 0.82)]
+    six = ring(0.5, 0.64, 0.42, 0.2)
+    stem = [(0.85, 0.15), (0.45, 0.3), (0.12, 0.6)]
+
+    def at(i, points):
+        return [(x[i] + w * a, b) for a, b in points]
+
+    return [at(0, two), ring(x[1] + w / 2, 0.5, w / 2, 0.33), at(2, two), at(3, six), at(3, stem)]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +85,8 @@ def offline_page(browser, url: str, **options):
     return page
 
 
-def draw(page, strokes) -> None:
-    box = page.locator("#pad").bounding_box()
+def draw(page, strokes, pad: str = "#pad") -> None:
+    box = page.locator(pad).bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
@@ -75,11 +96,11 @@ def draw(page, strokes) -> None:
         page.mouse.up()
 
 
-def draw_with_finger(page, strokes) -> None:
+def draw_with_finger(page, strokes, pad: str = "#pad") -> None:
     """Touch strokes through the DevTools protocol (Playwright's Python API only taps): the page
     sees pointer events with pointerType "touch", as from a finger on a phone."""
     cdp = page.context.new_cdp_session(page)
-    box = page.locator("#pad").bounding_box()
+    box = page.locator(pad).bounding_box()
     for stroke in strokes:
         points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke]
         cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
@@ -186,4 +207,71 @@ def test_api_docs_work_offline(browser, url):
     assert page.locator(".swagger-ui .opblock").count() >= 5
     assert not page.outside, page.outside
     screenshot(page, "docs.png")
+    page.close()
+
+
+def expect_number(page, number: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#number-text")).to_have_text(number, timeout=15_000)
+    expect(page.locator("#number-result")).not_to_have_attribute("data-busy", "true")
+    expect(page.locator("#number-boxes .box")).to_have_count(len(number))
+    expect(page.locator("#number-digits li")).to_have_count(len(number))
+
+
+def test_number_mode_reads_digits_that_stand_apart_and_that_touch(browser, url):
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 760})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.click("#mode-number")
+    assert page.locator("#number-pad").is_visible() and not page.locator("#pad").is_visible()
+    box = page.locator("#number-pad").bounding_box()
+    assert abs(box["width"] / box["height"] - 3) < 0.1  # a wide pad, three times as wide as tall
+    draw(page, number_strokes(0.04), "#number-pad")
+    expect_number(page, "2026")
+    boxes = [page.locator("#number-boxes .box").nth(i).bounding_box() for i in range(4)]
+    assert all(a["x"] < b["x"] for a, b in zip(boxes, boxes[1:]))  # left to right, over the pad
+    assert all(box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"] + 4 for b in boxes)
+    screenshot(page, "page-number.png")
+    page.click("#number-clear")
+    expect(page.locator("#number-result")).to_have_attribute("data-state", "blank")
+    draw(page, number_strokes(-0.004), "#number-pad")  # neighbours touch
+    expect_number(page, "2026")
+    page.click("#mode-digit")  # the digit mode is still there, and its pad untouched
+    assert page.locator("#pad").is_visible() and page.locator("#result").get_attribute("data-state") == "blank"
+    assert not errors, errors
+    assert not page.outside, page.outside
+    page.close()
+
+
+def test_number_mode_with_a_finger_on_a_phone(browser, url):
+    page = offline_page(browser, url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                        is_mobile=True, has_touch=True)
+    page.goto(f"{url}/#number")  # the mode can be linked to
+    pad = page.locator("#number-pad").bounding_box()
+    assert pad["x"] >= 0 and pad["x"] + pad["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    draw_with_finger(page, number_strokes(0.04), "#number-pad")
+    expect_number(page, "2026")
+    assert page.evaluate("window.scrollY") == 0
+    screenshot(page, "page-number-phone.png")
+    page.close()
+
+
+LETTER_A = [[(0.25, 0.85), (0.5, 0.12), (0.75, 0.85)], [(0.35, 0.55), (0.65, 0.55)]]
+
+
+def test_a_drawn_letter_is_not_a_digit_and_a_clear_digit_is_sure(browser, url):
+    page = offline_page(browser, url, viewport={"width": 1100, "height": 760})
+    page.goto(url)
+    draw(page, LETTER_A)
+    expect(page.locator("#result")).to_have_attribute("data-state", "notdigit", timeout=15_000)
+    expect(page.locator("#verdict")).to_have_text("Not a digit")
+    screenshot(page, "page-not-a-digit.png")
+    page.click("#clear")
+    draw(page, SEVEN)
+    expect_answer(page, "7")
+    sure = page.locator("#detail").inner_text().split("%")[0]
+    assert int(sure) >= 99, page.locator("#detail").inner_text()  # calibrated: a clear digit is sure
     page.close()

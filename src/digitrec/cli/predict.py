@@ -136,8 +136,13 @@ def format_result(result) -> str:
         return f"{result.source}: blank (no ink found)"
     flag = "?  (unsure)" if result.unsure else ""
     if hasattr(result, "text"):
-        each = " ".join(f"{d.digit}:{d.probability:.3f}{'?' if d.unsure else ''}" for d in result.digits)
+        each = " ".join(f"{'?' if d.not_digit else d.digit}:{d.probability:.3f}{'?' if d.unsure else ''}"
+                        for d in result.digits)
         return f"{result.source}: {result.text}{flag}  p={result.probability:.3f}  digits {each}"
+    if result.not_digit:
+        closest = result.top3[0]
+        return (f"{result.source}: not a digit  p={result.probability:.3f}  "
+                f"(closest digit {closest[0]}: {closest[1]:.3f})")
     top3 = " ".join(f"{d}:{p:.3f}" for d, p in result.top3)
     return f"{result.source}: {result.digit}{flag}  p={result.probability:.3f}  top3 {top3}"
 

@@ -1,24 +1,26 @@
-"""Reading a whole number: the digit model scores every way of cutting the ink, and the best cut wins.
+"""Reading a whole number: the line reader counts and places the digits, the digit model reads them.
 
-`pictures.segment.lattice` cuts the line's ink into atoms and renders every run of neighbouring
-atoms that may be one digit. Each candidate goes through the digit model once (one batched call);
-a candidate's score is the log-probability of its most probable digit, so a candidate that is half
-a digit, two digits at once, or no digit at all (a model with a "not a digit" output says so
-outright) scores low. Dynamic programming over the atoms, left to right, finds the sequence of
-candidates with the highest total score plus `DIGIT_BONUS` per digit; an atom may be left out
-(a speck, a stray mark) at a cost of `SKIP`. Both constants were chosen on numbers built from
-validation digits (docs/predict.md).
+The line reader (a convolutional network with a CTC output, `models: line-ctc`, trained on
+synthetic lines of training digits: `digitrec train --recipe numbers`) reads the whole line once and
+says which digits it sees and where (the frames each digit is read at). Its answers are assigned to
+the groups of ink of `pictures.segment.line` they lie over. A group where it sees one digit (or
+none) is read by the digit model, as a single picture would be: the best reader for a digit that
+stands apart. A group where it sees several (digits that touch or overlap, where no cut between
+them exists) is split between the places it read them, and each part takes the line reader's
+digit; each digit's box is the ink of its part.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-DIGIT_BONUS = 0.0  # added to each digit's log-probability: > 0 favours more, shorter digits
-SKIP = -6.0  # the score of leaving one atom unread (a speck)
+from digitrec.models.networks import BLANK, LINE_STRIDE
+from digitrec.pictures.lines import SIDE_PAD
+from digitrec.pictures.segment import Group, Line
 
 
 @dataclass(frozen=True)
@@ -32,41 +34,58 @@ class Box:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
 
-def scores(probs: np.ndarray) -> np.ndarray:
-    """Per candidate: the log-probability of its most probable digit (a "not a digit" output aside)."""
-    return np.log(np.clip(probs[:, :10].max(1), 1e-9, None))
+@dataclass
+class Emission:
+    """One digit the line reader read: its class probabilities where it was surest, and where."""
+
+    probs: np.ndarray  # (11,) at its surest frame: the ten digits, then blank
+    column: float  # the line's working column of that frame's centre
 
 
-def best_path(n_atoms: int, spans: list[tuple[int, int]], score: np.ndarray, bonus: float = DIGIT_BONUS,
-              skip: float = SKIP) -> list[int]:
-    """Indices of the candidates (atom spans [first, last]) that read the atoms 0..n-1 best, left to right."""
-    best = np.full(n_atoms + 1, -np.inf)
-    best[0] = 0.0
-    back: list[tuple[int, int]] = [(-1, -1)] * (n_atoms + 1)  # (previous end, candidate or -1 for a skip)
-    ending: dict[int, list[int]] = {}
-    for k, (_, last) in enumerate(spans):
-        ending.setdefault(last + 1, []).append(k)
-    for end in range(1, n_atoms + 1):
-        if best[end - 1] + skip > best[end]:
-            best[end], back[end] = best[end - 1] + skip, (end - 1, -1)
-        for k in ending.get(end, []):
-            start = spans[k][0]
-            value = best[start] + score[k] + bonus
-            if value > best[end]:
-                best[end], back[end] = value, (start, k)
-    path, end = [], n_atoms
-    while end > 0:
-        start, k = back[end]
-        if k >= 0:
-            path.append(k)
-        end = start
-    return path[::-1]
+@dataclass
+class Part:
+    """What one digit of the number is made of: a group, or a share of one, and who reads it."""
+
+    group: Group
+    left: int
+    right: int
+    emission: Emission | None  # the line reader's reading, for a share of a group of several digits
 
 
-def reading_order(boxes: list[Box]) -> list[int]:
-    """Left to right by the centre of each digit's box."""
-    return sorted(range(len(boxes)), key=lambda i: boxes[i].x + boxes[i].width / 2)
+def emissions(model: nn.Module, ln: Line) -> list[Emission]:
+    """The digits the line reader reads on the whole line, left to right (greedy CTC decoding)."""
+    x, scale = ln.reader_input()
+    with torch.inference_mode():
+        probs = torch.softmax(model(torch.from_numpy(x)[None, None]).float(), -1)[0].numpy()  # (T, 11)
+    out, last = [], BLANK
+    for frame, c in enumerate(probs.argmax(1)):
+        if c != BLANK and c != last:
+            out.append((c, frame))
+        elif c != BLANK and probs[frame, c] > probs[out[-1][1], c]:
+            out[-1] = (c, frame)  # the same digit, read more surely here
+        last = c
+    return [Emission(probs[f], ((f + 0.5) * LINE_STRIDE - SIDE_PAD) / scale) for _, f in out]
 
 
-def box_of(candidate: Any) -> Box:
-    return Box(*candidate.box)
+def parts(ln: Line, read: list[Emission]) -> list[Part]:
+    """Each group as one part, or split between the places where the line reader read several digits."""
+    owner = [min(range(len(ln.groups)), key=lambda g: _distance(ln.groups[g], e.column)) for e in read]
+    out = []
+    for g, group in enumerate(ln.groups):
+        mine = [e for e, o in zip(read, owner) if o == g]
+        if len(mine) <= 1:
+            out.append(Part(group, group.left, group.right, None))
+            continue
+        cuts = [group.left] + [int(round((a.column + b.column) / 2)) for a, b in zip(mine, mine[1:])] + [group.right]
+        out += [Part(group, a, b, e) for a, b, e in zip(cuts, cuts[1:], mine)]
+    return out
+
+
+def digit_probabilities(emission: Emission) -> np.ndarray:
+    """The line reader's ten digit probabilities where it read this digit (blank left out)."""
+    digits = emission.probs[:BLANK]
+    return (digits / max(float(digits.sum()), 1e-9)).astype(np.float32)
+
+
+def _distance(group: Group, column: float) -> float:
+    return max(group.left - column, column - group.right, 0.0)

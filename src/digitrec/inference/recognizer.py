@@ -1,6 +1,6 @@
 """The Python API: `Recognizer.load().predict(picture)` → the digit, its probability, all ten.
 
-Every picture goes through `preprocess` (one digit) or `segment.lattice` (a number), then
+Every picture goes through `preprocess` (one digit) or `segment.line` (a number), then
 through a backend from `backends.load_backend`: the same path as the CLI and the
 server, so they cannot disagree.
 """
@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
-from digitrec.inference.numbers import Box, best_path, box_of, reading_order, scores
+from digitrec.inference.numbers import Box, digit_probabilities, emissions, parts
 from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
+from digitrec.models.modelfile import load_model
 from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.preprocess import Preprocessed, preprocess
-from digitrec.pictures.segment import MAX_DIGITS, lattice, too_many_digits
+from digitrec.pictures.segment import MAX_DIGITS, line, too_many_digits
 
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
 
@@ -28,6 +30,11 @@ DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked un
 def default_model_path() -> Path:
     """The small model shipped inside the package (src/digitrec/weights/default.safetensors)."""
     return Path(str(resources.files("digitrec") / "weights" / "default.safetensors"))
+
+
+def number_reader_path() -> Path:
+    """The line reader shipped inside the package (weights/numbers.safetensors, recipe `numbers`)."""
+    return Path(str(resources.files("digitrec") / "weights" / "numbers.safetensors"))
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Recognizer:
         self.backend = backend
         self.threshold = check_threshold(threshold)
         self.decline = decline_threshold(backend.metadata)  # "not a digit" at or above this probability
+        self._reader: torch.nn.Module | bool | None = None  # the line reader, loaded on the first number
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "torch", threshold: float = DEFAULT_THRESHOLD,
@@ -163,24 +171,35 @@ class Recognizer:
         return out
 
     def read_number(self, image: ImageSource, name: str | None = None) -> NumberReading:
-        """A picture of a number such as 2026 → its digits, left to right, each with its box; touching
-        and overlapping digits included (inference.numbers: every way of cutting the ink is scored by
-        the model, in one call, and the best sequence wins)."""
+        """A picture of a number such as 2026 → its digits, left to right, each with its box; digits that
+        touch or overlap included (inference.numbers: the line reader places them, the digit model reads
+        those that stand alone)."""
         source = name or describe(image)
-        cut = lattice(image, name)
-        if cut.blank or not cut.candidates:
+        ln = line(image, name)
+        if ln.blank or not ln.groups:
             return number_from([], source)
-        probs = self.probabilities(np.stack([c.image for c in cut.candidates]))
-        path = best_path(len(cut.atoms), [(c.first, c.last) for c in cut.candidates], scores(probs))
-        if len(path) > MAX_DIGITS:
+        reader = self.line_reader()
+        pieces = parts(ln, emissions(reader, ln) if reader is not None else [])
+        if len(pieces) > MAX_DIGITS:
             raise too_many_digits(source)
+        images = np.stack([ln.digit(p.group, p.left, p.right) for p in pieces])
+        alone = [i for i, p in enumerate(pieces) if p.emission is None]
+        probs = dict(zip(alone, self.probabilities(images[alone]))) if alone else {}
         digits = []
-        for k in path:
-            candidate = cut.candidates[k]
-            answer = self._answer(Preprocessed(candidate.image, False, False, False, 0.0, source), probs[k])
-            answer.box = box_of(candidate)
+        for i, p in enumerate(pieces):
+            pre = Preprocessed(images[i], False, False, False, 0.0, source)
+            answer = self._answer(pre, probs[i] if p.emission is None else digit_probabilities(p.emission))
+            answer.box = Box(*ln.box(p.group, p.left, p.right))
             digits.append(answer)
-        return number_from([digits[i] for i in reading_order([d.box for d in digits])], source)
+        return number_from(digits, source)
+
+    def line_reader(self) -> torch.nn.Module | None:
+        """The shipped line reader (weights/numbers.safetensors), loaded on the first number read; None
+        when it is missing (then every group of ink is read as one digit)."""
+        if self._reader is None:
+            path = number_reader_path()
+            self._reader = load_model(path)[0] if path.is_file() else False
+        return self._reader or None
 
     def _answer(self, pre: Preprocessed, probs: np.ndarray | None) -> Prediction:
         if probs is None:

@@ -255,6 +255,11 @@ def thicken(mask: np.ndarray, radius: float) -> np.ndarray:
     return crop(grown)
 
 
+def thicken_in_place(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Widen every stroke by `radius` pixels on each side, on a canvas of the same size."""
+    return ndi.distance_transform_edt(~mask) <= radius
+
+
 def fit_box(mask: np.ndarray) -> np.ndarray:
     """Shrink the mask with area averaging (MNIST's anti-aliasing) so its longer side is BOX."""
     h, w = mask.shape
@@ -277,8 +282,11 @@ def normalize_ink(ink: np.ndarray, level: float = 0.1) -> np.ndarray:
 
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     """Place `digit` (h, w ≤ BOX, float 0..1) in SIDE×SIDE with its centre of mass at pixel (14, 14)."""
-    cy, cx = ndi.center_of_mass(digit)
     h, w = digit.shape
+    weights = digit.astype(np.float64)
+    total = weights.sum()  # the centre of mass as scipy.ndimage computes it, without its overhead
+    cy = float(weights.sum(1) @ np.arange(h)) / total if total else (h - 1) / 2
+    cx = float(weights.sum(0) @ np.arange(w)) / total if total else (w - 1) / 2
     top = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - h))
     left = int(np.clip(round(SIDE / 2 - cx), 0, SIDE - w))
     out = np.zeros((SIDE, SIDE), np.float32)

@@ -1,13 +1,12 @@
-"""A picture of a number (one line, such as "2026") → the ways its ink may be cut into digits.
+"""A picture of a number (one line, such as "2026") → its groups of ink, ready for the two readers.
 
-Splitting ink into connected blobs cannot read "2026" written in one stroke, so nothing here
-decides where one digit ends. The ink is found once for the whole line (`preprocess.find_ink`,
-at a scale set by the line's height); its 8-connected blobs are grouped (a fragment such as the
-detached bar of a 5 joins the digit it lies over); a group too wide to be one digit is cut at the
-columns where the ink is thinnest (projection valleys), into pieces ("atoms"). A candidate digit
-is any run of up to `MAX_ATOMS` neighbouring atoms no wider than `MAX_ASPECT` × the line's
-height, rendered as `preprocess` renders a single digit. `inference.numbers` lets the digit
-model score every candidate and picks the best cut sequence by dynamic programming.
+The ink is found once for the whole line (`preprocess.ink_map`, at a scale set by the line's
+height: the line is read 96 pixels tall whatever its length). Its 8-connected blobs are grouped: a
+blob much shorter than the line (the detached bar of a 5, a broken stem) joins the blob whose
+columns it overlaps. A group is one digit, or several digits whose ink touches or overlaps: nothing
+here decides which; `inference.numbers` asks the line reader. For each group this module renders
+what the digit model reads (the group as one MNIST-style 28×28 digit), and for the whole line what
+the line reader reads (`pictures.lines.reader_input`).
 """
 
 from __future__ import annotations
@@ -19,74 +18,86 @@ from scipy import ndimage as ndi
 
 from digitrec.errors import DigitrecError
 from digitrec.pictures.decode import ImageSource, describe, open_image, to_gray
-from digitrec.pictures.preprocess import InkMap, ink_map, render_digit
+from digitrec.pictures.lines import INK_HEIGHT, reader_input
+from digitrec.pictures.preprocess import (
+    MNIST_STROKE,
+    THIN,
+    InkMap,
+    centre_by_mass,
+    fit_box,
+    ink_map,
+    stroke_width,
+    thicken_in_place,
+)
 
 FRAGMENT = 0.6  # a blob shorter than this fraction of the line's height is a piece of a digit
-WIDE = 1.0  # a group wider than this × the line's height may hold more than one digit
-MIN_PIECE = 0.12  # cuts at least this × the height apart (and from a group's ends)
-CUTS_PER_DIGIT = 2.5  # at most this many cut candidates per digit a wide group may hold
-MAX_ATOMS = 4  # a candidate digit joins at most this many atoms
-MAX_ASPECT = 1.3  # … and is at most this × the height wide
-MAX_GAP = 0.08  # … and has no empty gap wider than this × the height between its atoms
 MAX_DIGITS = 20  # longer numbers are refused rather than read slowly
 MAX_WIDTH = 20_000  # pixels; wider pictures are refused before decoding
-LINE_HEIGHT = 96  # the line is read at this height (pixels): digits are shrunk or grown to it
-SPECK = 0.08  # an atom with less ink than this × a typical digit's is noise, never a digit alone
+LINE_HEIGHT = 96  # the line is read at this height (pixels): digits are shrunk to it
 
 
 @dataclass
-class Atom:
-    """A piece of ink: one group, or a part of a wide group between two cut columns."""
+class Group:
+    """Blobs of ink read together: one digit, or digits that touch or overlap."""
 
-    mask: np.ndarray  # (H, W) bool at the working scale, the whole line's size
-    left: int
-    right: int  # columns [left, right)
-    ink: int  # pixels
-
-
-@dataclass
-class Candidate:
-    """A run of atoms [first, last] that may be one digit, rendered for the model."""
-
-    first: int
-    last: int
-    image: np.ndarray  # (28, 28) uint8, as `preprocess` renders a digit
-    box: tuple[int, int, int, int]  # x, y, width, height in the original picture's pixels
+    mask: np.ndarray  # (bottom - top, right - left) bool: the group's own ink in its box
+    top: int
+    left: int  # the box in the line's working pixels
+    right: int
+    bottom: int
 
 
 @dataclass
-class Lattice:
-    """Everything a number reader needs: the atoms left to right and every candidate digit."""
-
-    atoms: list[Atom]
-    candidates: list[Candidate] = field(default_factory=list)
+class Line:
+    ink: np.ndarray  # (H, W) float32, the line's ink in [0, 1] (bright = ink), at the working scale
+    mask: np.ndarray  # (H, W) bool, strokes as wide as MNIST's
+    groups: list[Group] = field(default_factory=list)  # left to right
+    scale: float = 1.0  # the original picture's pixels per working pixel
     blank: bool = False
     source: str = ""
 
+    def digit(self, group: Group, left: int | None = None, right: int | None = None) -> np.ndarray:
+        """The group (or its columns [left, right) of the line) as one MNIST-style 28×28 digit."""
+        a, b = max(group.left, left or group.left), min(group.right, right or group.right)
+        keep = ndi.binary_dilation(group.mask[:, a - group.left:b - group.left])  # its soft edges too
+        grey = np.where(keep, self.ink[group.top:group.bottom, a:b], 0.0)
+        rows, cols = np.flatnonzero((grey > 0.1).any(1)), np.flatnonzero((grey > 0.1).any(0))
+        if not len(rows):
+            return np.zeros((28, 28), np.uint8)
+        return centre_by_mass(fit_box(grey[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
 
-def lattice(image: ImageSource, name: str | None = None) -> Lattice:
-    """The candidate digits of a one-line picture of a number (see the module's docstring)."""
+    def box(self, group: Group, left: int | None = None, right: int | None = None) -> tuple[int, int, int, int]:
+        """x, y, width, height of the group's ink (or of its columns [left, right)) in the picture's pixels."""
+        a, b = max(group.left, left or group.left), min(group.right, right or group.right)
+        part = group.mask[:, a - group.left:b - group.left]
+        rows, cols = np.flatnonzero(part.any(1)), np.flatnonzero(part.any(0))
+        if not len(rows):
+            rows, cols = np.array([0, group.bottom - group.top - 1]), np.array([0, max(0, b - a - 1)])
+        x, y = a + cols[0], group.top + rows[0]
+        w, h = cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
+        s = self.scale
+        return int(x * s), int(y * s), int(np.ceil(w * s)), int(np.ceil(h * s))
+
+    def reader_input(self) -> tuple[np.ndarray, float]:
+        """What the line reader reads: (32, W') float32 of the line's rows; and its pixels per working pixel
+        (its column c is the line's working column (c - SIDE_PAD) / that)."""
+        rows = np.flatnonzero(self.mask.any(1))
+        top, bottom = rows[0], rows[-1] + 1
+        ink = np.where(ndi.binary_dilation(self.mask), self.ink, 0.0)[top:bottom]
+        return reader_input(ink), INK_HEIGHT / (bottom - top)
+
+
+def line(image: ImageSource, name: str | None = None) -> Line:
+    """The groups of ink of a one-line picture of a number (see the module's docstring)."""
     name = name or describe(image)
     ink, scale = line_ink(image, name)
     if ink.blank:
-        return Lattice([], [], True, name)
+        return Line(np.zeros((1, 1), np.float32), np.zeros((1, 1), bool), [], scale, True, name)
     height = _line_height(ink.mask)
     if _rough_count(ink.mask, height) > 1.5 * MAX_DIGITS:  # before the work grows with it
         raise too_many_digits(name)
-    atoms = [a for a in _atoms(ink.mask, height) if a.ink > 0]
-    out = Lattice(atoms, [], False, name)
-    typical = max(a.ink for a in atoms)
-    for first in range(len(atoms)):
-        for last in range(first, min(first + MAX_ATOMS, len(atoms))):
-            run = atoms[first:last + 1]
-            if max(a.right for a in run) - min(a.left for a in run) > MAX_ASPECT * height:
-                break
-            if _widest_gap(run) > MAX_GAP * height:  # digits standing apart are never one digit
-                break
-            if sum(a.ink for a in run) < SPECK * typical:
-                continue
-            out.candidates.append(_render(ink, run, first, last, scale))
-    return out
+    mask = mnist_strokes(ink.mask, height)
+    return Line(np.clip(ink.ink, 0, 1), mask, _groups(mask, height), scale, False, name)
 
 
 def line_ink(image: ImageSource, name: str) -> tuple[InkMap, float]:
@@ -99,19 +110,23 @@ def line_ink(image: ImageSource, name: str) -> tuple[InkMap, float]:
     return ink_map(gray, name), img.height / gray.shape[0]
 
 
+def mnist_strokes(mask: np.ndarray, height: int) -> np.ndarray:
+    """The line's ink with strokes as wide as MNIST's, relative to the line's height: once for the line,
+    as `preprocess.render_digit` widens a single digit's thin strokes."""
+    stroke = stroke_width(mask) / height
+    if stroke >= THIN * MNIST_STROKE:
+        return mask
+    return thicken_in_place(mask, (MNIST_STROKE - stroke) * height / 2)
+
+
+def too_many_digits(name: str) -> DigitrecError:
+    return DigitrecError(f"{name}: holds more than {MAX_DIGITS} digits; a number is read {MAX_DIGITS} digits "
+                         "at a time at most")
+
+
 def _line_height(mask: np.ndarray) -> int:
     rows = np.flatnonzero(mask.any(1))
     return int(rows[-1] - rows[0] + 1)
-
-
-def _widest_gap(run: list[Atom]) -> int:
-    """The widest run of empty columns between the atoms' column ranges."""
-    spans = sorted((a.left, a.right) for a in run)
-    reach, widest = spans[0][1], 0
-    for left, right in spans[1:]:
-        widest = max(widest, left - reach)
-        reach = max(reach, right)
-    return widest
 
 
 def _rough_count(mask: np.ndarray, height: int) -> float:
@@ -120,27 +135,15 @@ def _rough_count(mask: np.ndarray, height: int) -> float:
     return max(blobs / 2, int(mask.any(0).sum()) / (0.75 * height))
 
 
-def too_many_digits(name: str) -> DigitrecError:
-    return DigitrecError(f"{name}: holds more than {MAX_DIGITS} digits; a number is read {MAX_DIGITS} digits "
-                         "at a time at most")
-
-
-def _atoms(mask: np.ndarray, height: int) -> list[Atom]:
-    """Groups of blobs, the wide ones cut at their thinnest columns; left to right."""
+def _groups(mask: np.ndarray, height: int) -> list[Group]:
     labels, _ = ndi.label(mask, structure=np.ones((3, 3)))
-    groups = merge_fragments(labels, ndi.find_objects(labels), height)
-    atoms: list[Atom] = []
-    for ids in sorted(groups, key=lambda g: g[1]):
-        whole = np.isin(labels, ids[0])
-        left, right = ids[1], ids[2]
-        cuts = [left] + (valleys(whole[:, left:right].sum(0), height) + left).tolist() + [right] \
-            if right - left > WIDE * height else [left, right]
-        for a, b in zip(cuts, cuts[1:]):
-            part = whole.copy()
-            part[:, :a] = False
-            part[:, b:] = False
-            atoms.append(Atom(part, a, b, int(part.sum())))
-    return sorted(atoms, key=lambda a: (a.left + a.right) / 2)
+    boxes = ndi.find_objects(labels)
+    out = []
+    for ids, left, right in merge_fragments(labels, boxes, height):
+        rows = [r for i in ids for r in (boxes[i - 1][0].start, boxes[i - 1][0].stop)]
+        top, bottom = min(rows), max(rows)
+        out.append(Group(np.isin(labels[top:bottom, left:right], ids), top, left, right, bottom))
+    return sorted(out, key=lambda g: (g.left + g.right) / 2)
 
 
 def merge_fragments(labels: np.ndarray, boxes: list, height: int) -> list[tuple[list[int], int, int]]:
@@ -157,31 +160,3 @@ def merge_fragments(labels: np.ndarray, boxes: list, height: int) -> list[tuple[
         else:
             tall.append(frag)
     return [(g[0], g[1], g[2]) for g in tall]
-
-
-def valleys(ink_per_col: np.ndarray, height: int) -> np.ndarray:
-    """Candidate cut columns of a wide group: local minima of its smoothed column profile, at least
-    MIN_PIECE × the height apart and from the ends, thinnest first, at most CUTS_PER_DIGIT per digit."""
-    margin = max(2, int(MIN_PIECE * height))
-    smooth = ndi.uniform_filter1d(ink_per_col.astype(float), 3)
-    lowest = ndi.minimum_filter1d(smooth, max(3, margin | 1))
-    columns = [c for c in range(margin, len(smooth) - margin) if smooth[c] <= lowest[c]]
-    most = max(1, int(CUTS_PER_DIGIT * len(smooth) / (0.6 * height)))
-    picked: list[int] = []
-    for c in sorted(columns, key=lambda c: (smooth[c], c)):
-        if all(abs(c - p) >= margin for p in picked):
-            picked.append(c)
-        if len(picked) >= most:
-            break
-    return np.array(sorted(picked), dtype=int)
-
-
-def _render(ink: InkMap, run: list[Atom], first: int, last: int, scale: float) -> Candidate:
-    keep = np.logical_or.reduce([a.mask for a in run])
-    rows, cols = np.flatnonzero(keep.any(1)), np.flatnonzero(keep.any(0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = InkMap(np.where(keep, ink.ink, 0)[top:bottom, left:right].astype(np.float32),
-                  keep[top:bottom, left:right], ink.threshold, ink.inverted, False, ink.source)
-    box = (int(left * scale), int(top * scale), int(np.ceil((right - left) * scale)),
-           int(np.ceil((bottom - top) * scale)))
-    return Candidate(first, last, render_digit(crop).image, box)

@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from digitrec.pictures.lines import number_line, on_paper
+
 Variant = Callable[[np.ndarray, np.random.Generator], "Image.Image | bytes | np.ndarray"]
 
 
@@ -22,12 +24,6 @@ def upscale(digit: np.ndarray, side: int) -> np.ndarray:
     """(28, 28) uint8 → (side, side) float ink in [0, 1], smooth (bicubic)."""
     big = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
     return np.asarray(big, dtype=np.float32) / 255.0
-
-
-def on_paper(ink: np.ndarray, paper: np.ndarray | float = 1.0, pen: float = 0.0) -> np.ndarray:
-    """Ink coverage (H, W) in [0, 1] → grey uint8 picture of a `pen` stroke on `paper`."""
-    grey = paper * (1 - ink) + pen * ink
-    return (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def mnist(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -134,17 +130,6 @@ VARIANTS: dict[str, Variant] = {
 
 
 def number_picture(digits: list[np.ndarray], gaps: list[int], scale: int = 4) -> Image.Image:
-    """MNIST digits side by side, cut to their ink columns, `gaps[i]` pixels (28-pixel scale;
-    0 = touching, negative = overlapping) between digit i and i+1; black on white, ×scale."""
-    pieces = [d[:, np.flatnonzero(d.max(0) > 0)] if d.any() else d for d in digits]
-    width = sum(p.shape[1] for p in pieces) + sum(gaps) + 16
-    row = np.zeros((28, max(width, 28)), np.uint8)
-    x = 8
-    for piece, gap in zip(pieces, list(gaps) + [0]):
-        w = piece.shape[1]
-        row[:, x:x + w] = np.maximum(row[:, x:x + w], piece)
-        x += w + gap
-    row = np.pad(row, ((6, 6), (0, 0)))
-    size = (row.shape[1] * scale, row.shape[0] * scale)
-    ink = np.asarray(Image.fromarray(row).resize(size, Image.Resampling.BICUBIC), np.float32) / 255
-    return Image.fromarray(on_paper(ink))
+    """MNIST digits side by side, `gaps[i]` pixels (28-pixel scale; 0 = touching, negative = overlapping)
+    between digit i and i+1; black on white, ×scale (pictures.lines.number_line, without the spans)."""
+    return number_line(digits, gaps, scale)[0]

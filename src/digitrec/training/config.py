@@ -85,6 +85,8 @@ class TrainConfig:
             (self.measure_test or not self.test_data, "test_data", "given with --no-test, which measures no test set"),
             (0 <= self.not_digits < 0.9, "not_digits", f"must be in [0, 0.9), got {self.not_digits}"),
             (0 <= self.styles < 0.5, "styles", f"must be in [0, 0.5), got {self.styles}"),
+            (self.not_digits + self.styles < 0.9, "not_digits",
+             "the synthetic shares (--not-digits, --styles) must leave a tenth for real digits"),
             (self.model in list_models(), "model",
              f"unknown model {self.model!r}; choose from {', '.join(list_models())}"),
         ]

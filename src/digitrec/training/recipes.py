@@ -34,6 +34,10 @@ RECIPES["best-deskew"] = {**RECIPES["best"], "model_kwargs": {**RECIPES["best"][
 # the shipped model: `best`, plus the answer "not a digit" learned from synthetic non-digits and digits
 # redrawn with the world's writing habits (shares chosen on validation: docs/honesty.md)
 RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05}
+# the number reader's line model (weights/numbers.safetensors): a CTC network trained on synthetic lines of
+# training digits, for groups of ink that hold several digits (training/lines.py, docs/predict.md)
+RECIPES["numbers"] = dict(model="line-ctc", epochs=12, batch_size=64, optimizer="adamw", lr=2e-3,
+                          weight_decay=1e-4, schedule="onecycle", warmup=0.1, bf16=True)
 
 
 def check_recipe(name: str) -> None:

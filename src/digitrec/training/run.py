@@ -58,13 +58,12 @@ def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Da
     non-digits (`not_digits`) and digits in the world's styles (`styles`)."""
     n = len(train)
     rest = 1.0 - cfg.not_digits - cfg.styles
-    extra = []
-    if cfg.not_digits:
-        extra.append(nondigit_bank(round(cfg.not_digits * n / rest), train, seed=0, tag="train"))
-    if cfg.styles:
-        extra.append(styled_bank(round(cfg.styles * n / rest), train, seed=0, tag="train"))
-    info = {"non_digits": len(extra[0]) if cfg.not_digits else 0,
-            "styled_digits": len(extra[-1]) if cfg.styles else 0}
+    banks = {"non_digits": (cfg.not_digits, nondigit_bank), "styled_digits": (cfg.styles, styled_bank)}
+    extra, info = [], {}
+    for name, (share, bank) in banks.items():
+        part = bank(round(share * n / rest), train, seed=0, tag="train") if share else None
+        info[name] = len(part) if part is not None else 0
+        extra += [part] if part is not None else []
     return (train.concat(*extra, source=train.source) if extra else train), info
 
 
@@ -108,6 +107,12 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     files and measures the test set (the others return a result with `test=None`).
     """
     cfg.validate()  # before any data is read: a bad option costs nothing
+    if cfg.model == "line-ctc":  # the number reader's line model has its own loop (training.lines)
+        from digitrec.training.lines import train_line_reader
+
+        start = time.perf_counter()
+        path, history = train_line_reader(cfg, out_dir, log=log)
+        return RunResult(Path(out_dir), path, history, None, 0.0, time.perf_counter() - start)
     run = RunFolder(out_dir)
     if dist is None or dist.is_main:
         run.prepare()

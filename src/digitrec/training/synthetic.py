@@ -91,3 +91,4 @@ def styled_bank(n: int, source: Dataset, seed: int = 0, tag: str = "train") -> D
         images, labels = styles.restyled_bank(source.images, source.labels, per_habit, rng)
         _save(path, images)
     return Dataset(images, labels, f"styled:{tag}")
+

@@ -1,0 +1,64 @@
+"""Reading a whole number: where the line reader's digits go, and how a group of several is split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from digitrec.inference.numbers import Emission, digit_probabilities, emissions, parts
+from digitrec.models.networks import BLANK, LINE_STRIDE
+from digitrec.pictures.lines import SIDE_PAD
+from digitrec.pictures.segment import line
+from digitrec.testing.synthetic import number_picture
+
+
+def pick(mnist_test, digits: str) -> list[np.ndarray]:
+    return [mnist_test.images[np.flatnonzero(mnist_test.labels == int(d))[0]] for d in digits]
+
+
+class Scripted(torch.nn.Module):
+    """A stand-in line reader: reads `digits` at the given input columns, blank everywhere else."""
+
+    def __init__(self, reads: dict[int, int]):
+        super().__init__()
+        self.reads = reads
+
+    def forward(self, x):
+        frames = x.shape[-1] // LINE_STRIDE
+        logits = torch.full((1, frames, BLANK + 1), -10.0)
+        logits[0, :, BLANK] = 10.0
+        for column, digit in self.reads.items():
+            logits[0, column // LINE_STRIDE, BLANK], logits[0, column // LINE_STRIDE, digit] = -10.0, 10.0
+        return logits
+
+
+def test_emissions_are_read_left_to_right_and_placed_on_the_line(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "47"), [-2]))  # touching: one group
+    x, scale = ln.reader_input()
+    width = x.shape[1]
+    read = emissions(Scripted({width // 4: 4, 3 * width // 4: 7}), ln)
+    assert [int(e.probs.argmax()) for e in read] == [4, 7]
+    assert read[0].column < read[1].column
+    for e, at in zip(read, (width // 4, 3 * width // 4)):  # the frame's centre, back in the line's columns
+        frame = at // LINE_STRIDE
+        assert e.column == pytest.approx(((frame + 0.5) * LINE_STRIDE - SIDE_PAD) / scale)
+
+
+def test_a_group_read_as_two_digits_is_split_between_them(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "473"), [-2, 12]))  # "47" touching, then a 3 apart
+    assert len(ln.groups) == 2
+    first, second = ln.groups
+    at = [first.left + (first.right - first.left) * f for f in (0.25, 0.75)] + [(second.left + second.right) / 2]
+    read = [Emission(np.eye(BLANK + 1)[d], c) for d, c in zip((4, 7, 3), at)]
+    pieces = parts(ln, read)
+    assert len(pieces) == 3 and pieces[0].right == pieces[1].left == int(round((at[0] + at[1]) / 2))
+    assert pieces[0].emission is read[0] and pieces[1].emission is read[1]
+    assert pieces[2].emission is None and (pieces[2].left, pieces[2].right) == (second.left, second.right)
+    assert parts(ln, [])[0].emission is None and len(parts(ln, [])) == 2  # no reader: a group is a digit
+
+
+def test_the_line_readers_probabilities_leave_blank_out():
+    probs = np.array([0.1] * 10 + [0.5])
+    p = digit_probabilities(Emission(probs, 0.0))
+    assert p.shape == (10,) and p.sum() == pytest.approx(1.0) and p[0] == pytest.approx(0.1)
