@@ -73,7 +73,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 
 
 # every registered model, and the recipes' variants: centre-cropped, deskewing, stride-2 first block
-PARITY = [(arch, {}) for arch in models.list_models()] + [("bn-conv3-w16", {"crop": 24}),
+PARITY = [(arch, {}) for arch in models.list_models("digit")] + [("bn-conv3-w16", {"crop": 24}),
                                                          ("bn-conv3-w16", RECIPES["fast"]["model_kwargs"]),
                                                          ("bn-conv6-w32", {"deskew": True})]
 PARITY_IDS = [arch + "".join(f"-{k}{v}" for k, v in kwargs.items()) for arch, kwargs in PARITY]

@@ -17,7 +17,7 @@ def test_starting_architectures_have_their_exact_parameter_counts(name, params):
     assert count_parameters(create_model(name)) == params
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("digit"))
 def test_every_model_maps_images_to_ten_logits_and_learns(name):
     torch.manual_seed(0)
     model = create_model(name)
@@ -28,6 +28,20 @@ def test_every_model_maps_images_to_ten_logits_and_learns(name):
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_every_line_reader_maps_a_line_to_frames_of_digit_and_blank_scores_and_learns():
+    """A line 32 pixels tall and W wide gives W/4 frames of 11 scores (ten digits, CTC's blank)."""
+    assert list_models("line") == ["line-ctc"] and "line-ctc" not in list_models("digit")
+    torch.manual_seed(0)
+    model = create_model("line-ctc")
+    out = model(torch.rand(2, 1, 32, 96))
+    assert out.shape == (2, 24, 11)
+    logp = out.log_softmax(2).transpose(0, 1)
+    loss = torch.nn.functional.ctc_loss(logp, torch.tensor([[2, 0], [7, 7]]), torch.tensor([24, 24]),
+                                        torch.tensor([2, 2]), blank=10)
+    loss.backward()
+    assert loss.isfinite() and all(p.grad is not None for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", list_models())

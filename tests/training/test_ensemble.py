@@ -76,7 +76,7 @@ def test_ensemble_probabilities_are_the_members_average(two_members, mnist_test)
     members = [predict_proba(load_model(root / f"seed-{s}" / "model.safetensors")[0], images) for s in (0, 1)]
     combined, meta = load_model(root / "model.safetensors")
     np.testing.assert_allclose(predict_proba(combined, images), (members[0] + members[1]) / 2, atol=1e-5)
-    assert meta["calibration"]["fitted_on"].startswith("validation: 500 digits")
+    assert meta["calibration"]["fitted_on"].startswith("validation: 5000 digits")  # --subset thins training only
 
 
 def test_combining_files_and_bad_inputs(two_members, tmp_path):

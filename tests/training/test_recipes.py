@@ -10,12 +10,20 @@ import torch
 from helpers import assert_user_error, run_cli
 
 from digitrec.inference.backends import load_backend
+from digitrec.models import reads
 from digitrec.training.recipes import RECIPES, recipe_config
 
 QUICK = ["--subset", "1500", "--val-size", "500", "--threads", "1", "--quiet"]
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+DIGIT_RECIPES = sorted(n for n in RECIPES if reads(RECIPES[n]["model"]) == "digit")
+
+
+def test_the_numbers_recipe_trains_the_line_reader():
+    assert reads(RECIPES["numbers"]["model"]) == "line" and recipe_config("numbers").validate() is None
+
+
+@pytest.mark.parametrize("name", DIGIT_RECIPES)
 def test_every_recipe_names_a_registered_model_and_valid_settings(name):
     """Each recipe's network is built, with its own arguments, and learns from one batch."""
     from digitrec.models import create_model, with_tta

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from digitrec.errors import DigitrecError
+from digitrec.models import list_models
 from digitrec.models.calibration import calibrated
 from digitrec.models.modelfile import load_model
 from digitrec.models.predict import predict_proba
@@ -68,7 +69,11 @@ def load_backend(path: str | Path, backend: str = "torch", device: str = "auto")
         raise DigitrecError(f"unknown backend {backend!r}; choose from {', '.join(sorted(_LOADERS))}", field="backend")
     if backend == "torch" and str(path).lower().endswith(".onnx"):
         raise DigitrecError(f"{path}: an ONNX file; open it with --backend onnx")
-    return _LOADERS[backend](path, device=device)
+    opened = _LOADERS[backend](path, device=device)
+    if opened.metadata.get("arch") in list_models("line"):
+        raise DigitrecError(f"{path}: a line reader ({opened.metadata['arch']}) reads whole numbers, not single "
+                            "digits; it is the number reader's own model, not a --model", field="model")
+    return opened
 
 
 def _import_optional() -> None:

@@ -223,7 +223,7 @@ def canonical(ops: list[Op]) -> list[Op]:
 def candidates() -> dict[str, tuple[Op, ...]]:
     """Every registered architecture whose network can be written as Keras layers."""
     out = {}
-    for name in list_models():
+    for name in list_models("digit"):
         model = create_model(name)
         ops = torch_ops(model)
         if ops and isinstance(model[0], Normalize):

@@ -12,10 +12,11 @@ from digitrec.models.registry import (
            create_model,
            describe,
            list_models,
+           reads,
            register_model,
 )
 from digitrec.models.summary import summary
 from digitrec.models.wrappers import TTA_VIEWS, with_tta
 
 __all__ = ["DEFAULT_MODEL", "MNIST_MEAN", "MNIST_STD", "TTA_VIEWS", "Dropout", "Normalize", "count_parameters",
-           "create_model", "describe", "list_models", "register_model", "summary", "with_tta"]
+           "create_model", "describe", "list_models", "reads", "register_model", "summary", "with_tta"]

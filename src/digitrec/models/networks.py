@@ -164,6 +164,8 @@ class LineReader(nn.Module):
     told apart by what comes before and after. (A recurrent layer did the same at several times the
     cost on this CPU.)"""
 
+    example_input = (1, 32, 128)  # one channel, 32 pixels tall, about five digits wide (for summaries)
+
     def __init__(self, width: int = 16, context: int = 128) -> None:
         super().__init__()
         w = width
@@ -187,6 +189,7 @@ class LineReader(nn.Module):
         return self.context(self.features(x).squeeze(2)).transpose(1, 2)  # (B, W/4, 11)
 
 
-@register_model("line-ctc", "numbers: reads a whole line of digits (touching, overlapping) with a CTC output")
+@register_model("line-ctc", "numbers: reads a whole line of digits (touching, overlapping) with a CTC output",
+                reads="line")
 def line_ctc(width: int = 16, context: int = 128) -> nn.Module:
     return LineReader(width, context)

@@ -13,21 +13,31 @@ from digitrec.errors import DigitrecError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
+_READS: dict[str, str] = {}
 
 
-def register_model(name: str, description: str) -> Callable:
-    """Decorator: add a constructor to the registry under `name`."""
+def register_model(name: str, description: str, reads: str = "digit") -> Callable:
+    """Decorator: add a constructor to the registry under `name`. `reads` says what a network takes in:
+    "digit" (a 28×28 picture, ten or eleven class scores out) or "line" (a 32-pixel-tall line of digits,
+    a CTC sequence out), so code and tests that feed digits only pick the digit readers."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         _REGISTRY[name] = fn
         _DESCRIPTIONS[name] = description
+        _READS[name] = reads
         return fn
 
     return wrap
 
 
-def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+def list_models(reads: str | None = None) -> list[str]:
+    """Every registered name, or only those that read `reads` ("digit" or "line")."""
+    return sorted(n for n in _REGISTRY if reads is None or _READS[n] == reads)
+
+
+def reads(name: str) -> str:
+    """What registered model `name` takes in: "digit" or "line"."""
+    return _READS[name]
 
 
 def describe(name: str) -> str:

@@ -23,7 +23,7 @@ def summary(model: nn.Module, batch: int = 1) -> str:
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(batch, 1, 28, 28))
+            model.eval()(torch.zeros(batch, *getattr(model, "example_input", (1, 28, 28))))
     finally:
         for h in hooks:
             h.remove()

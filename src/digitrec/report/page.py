@@ -22,6 +22,7 @@ import numpy as np
 from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import load_backend
+from digitrec.models import list_models
 from digitrec.models.modelfile import read_metadata
 from digitrec.report import plots
 from digitrec.training.config import TrainConfig
@@ -86,6 +87,10 @@ def locate(target: str | Path) -> RunFiles:
 
 def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:
     """`data` if given, else the test split of what the model was trained on; None when there is none."""
+    if run.metadata.get("arch") in list_models("line"):
+        run.notes.append("A line reader reads numbers, not single digits: its measure is bench/numbers.py, "
+                         "so the report shows its training curves only.")
+        return None
     if data is not None:
         test = datamod.load(data, "test", data_dir)
     else:

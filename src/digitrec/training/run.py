@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from digitrec.data import dataset as datamod
-from digitrec.models import count_parameters
+from digitrec.models import count_parameters, reads
 from digitrec.models.predict import predict_proba
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
@@ -107,7 +107,7 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     files and measures the test set (the others return a result with `test=None`).
     """
     cfg.validate()  # before any data is read: a bad option costs nothing
-    if cfg.model == "line-ctc":  # the number reader's line model has its own loop (training.lines)
+    if reads(cfg.model) == "line":  # the number reader's line model has its own loop (training.lines)
         from digitrec.training.lines import train_line_reader
 
         start = time.perf_counter()
