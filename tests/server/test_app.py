@@ -136,12 +136,16 @@ def test_blank_picture_is_not_guessed(client):
 def test_number(client, mnist_test):
     labels = mnist_test.labels
     picks = [int(np.flatnonzero(labels == d)[k]) for k, d in enumerate([2, 0, 2, 6])]
-    raw = png(number_picture([mnist_test.images[i] for i in picks], [6, 3, 8]))
+    picture = number_picture([mnist_test.images[i] for i in picks], [6, 3, 8])
+    raw = png(picture)
     for r in (client.post("/v1/number?include_input=true", files={"file": ("year.png", raw)}),
               client.post("/v1/number", json={"image": b64(raw)})):
         body = r.json()
         assert r.status_code == 200 and body["number"] == "2026" and len(body["digits"]) == 4
         assert 0 < body["probability"] <= min(d["probability"] for d in body["digits"])
+        boxes = [d["box"] for d in body["digits"]]  # each digit's place in the picture, left to right
+        assert all(a["x"] + a["width"] <= b["x"] + 2 for a, b in zip(boxes, boxes[1:])), boxes
+        assert all(0 <= b["x"] and b["x"] + b["width"] <= picture.width and b["height"] > 10 for b in boxes)
     assert body["digits"][0]["input_png"] is None
     blank = client.post("/v1/number", files={"file": ("w.png", png(Image.new("L", (200, 60), 255)))}).json()
     assert blank["blank"] and blank["number"] == ""

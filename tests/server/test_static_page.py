@@ -237,6 +237,7 @@ def test_number_mode_reads_digits_that_stand_apart_and_that_touch(browser, url):
     page.click("#number-clear")
     expect(page.locator("#number-result")).to_have_attribute("data-state", "blank")
     draw(page, number_strokes(-0.004), "#number-pad")  # neighbours touch
+    screenshot(page, "page-number-touching.png")
     expect_number(page, "2026")
     page.click("#mode-digit")  # the digit mode is still there, and its pad untouched
     assert page.locator("#pad").is_visible() and page.locator("#result").get_attribute("data-state") == "blank"

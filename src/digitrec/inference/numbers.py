@@ -81,6 +81,26 @@ def parts(ln: Line, read: list[Emission]) -> list[Part]:
     return out
 
 
+# Who reads a share of a group the line reader split: "line" (its own reading), "digit" (the digit model,
+# on the share's ink), or "both" (the two readings' product, renormalised). Chosen on validation numbers
+# (docs/numbers.md).
+SHARES_READ_BY = "line"
+TEN = 10  # the digits; a digit model that can decline adds an eleventh answer, "not a digit"
+
+
+def share_probabilities(emission: Emission, digit_model: np.ndarray) -> np.ndarray:
+    """A share's probabilities as SHARES_READ_BY says, in the digit model's layout: when the digit model can
+    say "not a digit", its say stands, so a letter written into a number is not read as a digit."""
+    line = digit_probabilities(emission).astype(np.float64)
+    digits = digit_model[:TEN].astype(np.float64)
+    joint = {"line": line, "digit": digits, "both": line * digits}[SHARES_READ_BY]
+    joint = joint / max(float(joint.sum()), 1e-12)
+    if len(digit_model) > TEN:
+        p_not = float(digit_model[TEN])
+        joint = np.append(joint * (1.0 - p_not), p_not)
+    return joint.astype(np.float32)
+
+
 def digit_probabilities(emission: Emission) -> np.ndarray:
     """The line reader's ten digit probabilities where it read this digit (blank left out)."""
     digits = emission.probs[:BLANK]

@@ -17,7 +17,7 @@ import torch
 
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
-from digitrec.inference.numbers import Box, digit_probabilities, emissions, parts
+from digitrec.inference.numbers import Box, emissions, parts, share_probabilities
 from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
 from digitrec.models.modelfile import load_model
 from digitrec.pictures.decode import ImageSource, describe
@@ -183,12 +183,11 @@ class Recognizer:
         if len(pieces) > MAX_DIGITS:
             raise too_many_digits(source)
         images = np.stack([ln.digit(p.group, p.left, p.right) for p in pieces])
-        alone = [i for i, p in enumerate(pieces) if p.emission is None]
-        probs = dict(zip(alone, self.probabilities(images[alone]))) if alone else {}
+        probs = self.probabilities(images)  # every digit through the digit model, in one call
         digits = []
         for i, p in enumerate(pieces):
             pre = Preprocessed(images[i], False, False, False, 0.0, source)
-            answer = self._answer(pre, probs[i] if p.emission is None else digit_probabilities(p.emission))
+            answer = self._answer(pre, probs[i] if p.emission is None else share_probabilities(p.emission, probs[i]))
             answer.box = Box(*ln.box(p.group, p.left, p.right))
             digits.append(answer)
         return number_from(digits, source)

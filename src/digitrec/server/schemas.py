@@ -93,13 +93,24 @@ class BatchOut(BaseModel):
     predictions: list[PredictionOut]
 
 
+class BoxOut(BaseModel):
+    x: int = Field(description="left edge, in the picture's own pixels")
+    y: int = Field(description="top edge")
+    width: int
+    height: int
+
+
+class DigitOut(PredictionOut):
+    box: BoxOut = Field(description="where this digit is in the picture sent")
+
+
 class NumberOut(BaseModel):
     source: str = ""
-    number: str = Field(description="the digits left to right; empty when the picture is blank")
+    number: str = Field(description="the digits left to right ('?' for ink that is no digit); empty when blank")
     probability: float = Field(description="product of the digits' probabilities")
     unsure: bool
     blank: bool
-    digits: list[PredictionOut]
+    digits: list[DigitOut]
     model: ModelRef
 
 
