@@ -1,0 +1,135 @@
+"""Micro-batching: the digits of concurrent requests gathered into one model call, and admission control.
+
+The model reads a batch of 64 digits in far less than 64 times the time of one (the convolutions
+run as matrix products that only pay off on many rows), so the server hands the model every digit
+that is ready, in one `Recognizer.predict_inputs` call, one call at a time, in one model thread:
+
+- the model idle and digits ready: they go at once, unless more are still being preprocessed and
+  fewer than `max_batch` are ready; then it waits for them `wait_s` at most (a few milliseconds);
+- the model busy: digits gather, and go together when it is free.
+
+`Pipeline` is what the routes call: it admits a request or refuses it (503 with Retry-After) when
+`max_queue` requests are already inside, so that overload meets a quick refusal instead of a queue
+whose latency grows; it prepares the pictures in worker processes (`workers.PicturePool`) and
+batches the digits. The event loop itself never decodes, preprocesses or runs the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from digitrec.inference.recognizer import Prediction, Recognizer
+from digitrec.pictures.preprocess import Preprocessed
+from digitrec.server.bodies import Picture
+from digitrec.server.limits import ApiError
+from digitrec.server.workers import PicturePool, Refusal
+
+RETRY_AFTER_S = 1  # what a refused client is told to wait; a queue's worth of work takes well under that
+
+
+class Batcher:
+    """Digits from any number of requests → `recognizer.predict_inputs`, in batches, in one thread."""
+
+    def __init__(self, recognizer: Recognizer, max_batch: int, wait_s: float,
+                 observe: Callable[[int], None] = lambda size: None) -> None:
+        self.recognizer, self.max_batch, self.wait_s, self.observe = recognizer, max_batch, wait_s, observe
+        self.expected = 0  # digits still being preprocessed, on their way here
+        self._ready: list[tuple[Preprocessed, asyncio.Future]] = []
+        self._running = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="digitrec-model")
+
+    @property
+    def waiting(self) -> int:
+        """Digits ready and waiting for the model."""
+        return len(self._ready)
+
+    async def predict(self, inputs: list[Preprocessed]) -> list[Prediction]:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in inputs]
+        self._ready.extend(zip(inputs, futures))
+        self._kick()
+        return await asyncio.gather(*futures)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def _kick(self) -> None:
+        if self._running or not self._ready:
+            return
+        if len(self._ready) < self.max_batch and self.expected > 0 and self.wait_s > 0:
+            if self._timer is None:  # more digits are on their way: wait for them, briefly
+                self._timer = asyncio.get_running_loop().call_later(self.wait_s, self._run)
+            return
+        self._run()
+
+    def _run(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._running or not self._ready:
+            return
+        batch, self._ready = self._ready[:self.max_batch], self._ready[self.max_batch:]
+        self._running = True
+        loop = batch[0][1].get_loop()
+        task = self._thread.submit(self.recognizer.predict_inputs, [p for p, _ in batch])
+        task.add_done_callback(lambda done: loop.call_soon_threadsafe(self._done, done, batch))
+
+    def _done(self, task: Future, batch: list[tuple[Preprocessed, asyncio.Future]]) -> None:
+        self._running = False
+        self.observe(len(batch))
+        error = task.exception()
+        for n, (_, future) in enumerate(batch):
+            if not future.done():  # a request that went away leaves a cancelled future
+                future.set_exception(error) if error else future.set_result(task.result()[n])
+        self._kick()
+
+
+class Pipeline:
+    """Admission, preprocessing in worker processes, and batched inference, for the routes."""
+
+    def __init__(self, pool: PicturePool, batcher: Batcher, max_queue: int) -> None:
+        self.pool, self.batcher, self.max_queue = pool, batcher, max_queue
+        self.inside = 0  # requests admitted and not yet answered
+
+    @property
+    def waiting(self) -> int:
+        """Pictures waiting for a worker or for the model."""
+        return self.pool.waiting + self.batcher.waiting
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold a place in the queue for one request; none left → 503 with Retry-After."""
+        if self.inside >= self.max_queue:
+            raise ApiError(503, "overloaded", f"the server is busy ({self.inside} requests in progress); "
+                           f"retry in {RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.inside += 1
+        try:
+            yield
+        finally:
+            self.inside -= 1
+
+    async def recognise(self, pictures: list[Picture]) -> list[Prediction]:
+        """The pictures of one admitted request → their predictions, in order; the first refused picture
+        (not a picture, too large, broken) refuses the request, naming it, and nothing reaches the model."""
+        self.batcher.expected += len(pictures)
+        try:
+            prepared = await self.pool.prepare(pictures)
+        finally:
+            self.batcher.expected -= len(pictures)
+        for item in prepared:
+            if isinstance(item, Refusal):
+                raise item.error()
+        return await self.batcher.predict(prepared)  # type: ignore[arg-type]
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.pool.close()
