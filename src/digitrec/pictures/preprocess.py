@@ -75,7 +75,7 @@ def preprocess(image: ImageSource, name: str | None = None) -> Preprocessed:
     if ready is not None:
         digit, inverted = ready
         return Preprocessed(digit, False, inverted, False, stroke_width(digit > 76) / BOX, name)
-    return render_digit(ink_map(gray, name, levels))
+    return render_digit(ink_map(gray, name, levels, box_only=True))
 
 
 def mnist_style(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
@@ -101,25 +101,50 @@ def find_ink(image: ImageSource, name: str | None = None) -> InkMap:
     return ink_map(to_gray(open_image(image, name)), name)
 
 
-def ink_map(gray: np.ndarray, name: str, levels: np.ndarray | None = None) -> InkMap:
-    """The ink of a grey picture (H, W) float in [0, 1]: `find_ink` once the picture is open. `levels`:
-    the picture's 8-bit grey levels when `gray` is exactly levels / 255 (decode.gray_levels), which
-    lets the histograms below be counted once, over 256 values, instead of over every pixel."""
+def ink_map(gray: np.ndarray, name: str, levels: np.ndarray | None = None, box_only: bool = False) -> InkMap:
+    """The ink of a grey picture (H, W) float in [0, 1]: `find_ink` once the picture is open.
+
+    `levels`: the picture's 8-bit grey levels when `gray` is exactly levels / 255 (decode.gray_levels).
+    If the picture is also evenly lit, every quantity below is a function of a pixel's grey level, so
+    it is computed once per level, with the same float32 operations (hence the same values), and looked
+    up; `box_only` then maps only the box around the ink, all that `render_digit` reads."""
     gray_hist = histogram(levels if levels is not None else _levels(gray))
     bright, inverted = ink_bright(gray, gray_hist)
     paper = background(bright)  # in the bright-ink domain: 0 = white paper; one number when evenly lit
-    flat = np.clip(flatten(bright, inverted, paper), 0.0, 1.0)
-    hist = flat_histogram(gray_hist, inverted, paper) if levels is not None and np.ndim(paper) == 0 else None
-    hist = histogram(_levels(flat)) if hist is None else hist  # (256,) pixels per grey level
+    per_level = levels is not None and np.ndim(paper) == 0
+    if per_level:
+        grays = np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0  # (256,): what each level means
+        bright = 1.0 - grays if inverted else grays
+    flat = np.clip(flatten(bright, inverted, paper), 0.0, 1.0)  # (256,) per level, or (H, W)
+    if per_level:
+        hist = np.bincount(_levels(flat), weights=gray_hist, minlength=256).astype(np.int64)
+    else:
+        hist = histogram(_levels(flat))  # (256,) pixels per grey level
     peak = _peak(hist)
     if peak < MIN_CONTRAST:
+        flat = np.take(flat, levels) if per_level else flat
         return InkMap(flat, np.zeros(flat.shape, bool), 1.0, inverted, True, name)
     threshold = float(np.clip(otsu(hist), 0.25 * peak, 0.6 * peak))
     level = _median_above(hist, threshold)  # typical stroke value
     ink = (flat / level).astype(np.float32, copy=False)
+    if per_level:
+        return looked_up(ink, ink > threshold / level, levels, threshold / level, inverted, name, box_only)
     mask = drop_specks(ink > threshold / level)
     blank = np.count_nonzero(mask) < MIN_INK_PIXELS
     return InkMap(ink, mask, threshold / level, inverted, blank, name)
+
+
+def looked_up(ink: np.ndarray, mask: np.ndarray, levels: np.ndarray, threshold: float, inverted: bool, name: str,
+              box_only: bool) -> InkMap:
+    """The ink and mask of each grey level (256,) spread over the picture's levels (H, W): the whole
+    picture, or with `box_only` just the box around its ink (the picture's other pixels are paper)."""
+    mask = np.take(mask, levels)
+    if box_only:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if len(rows) else np.s_[0:0, 0:0]
+        levels, mask = levels[box], mask[box]
+    mask = drop_specks(mask)
+    return InkMap(np.take(ink, levels), mask, threshold, inverted, np.count_nonzero(mask) < MIN_INK_PIXELS, name)
 
 
 def ink_bright(gray: np.ndarray, hist: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
@@ -143,15 +168,6 @@ def flatten(bright: np.ndarray, inverted: bool, paper: np.ndarray | np.floating 
     paper = background(bright) if paper is None else paper
     flat = bright - paper
     return flat / np.maximum(1.0 - paper, 0.05) if inverted else flat
-
-
-def flat_histogram(gray_hist: np.ndarray, inverted: bool, paper: np.floating) -> np.ndarray:
-    """The histogram of `_levels(flat)` for an evenly lit 8-bit picture, from its histogram of grey levels:
-    there `flat` is a function of each pixel's level, computed here with the same float32 operations
-    `flatten` applies to every pixel, so the counts are exactly those of the per-pixel path."""
-    gray = np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0
-    flat = np.clip(flatten(1.0 - gray if inverted else gray, inverted, paper), 0.0, 1.0)
-    return np.bincount(_levels(flat), weights=gray_hist, minlength=256).astype(np.int64)
 
 
 def background(bright: np.ndarray) -> np.ndarray | np.floating:
