@@ -22,9 +22,12 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="most digits the model reads in one call, from concurrent requests (default 64)")
     p.add_argument("--batch-wait-ms", type=float, default=None,
-                   help="longest a ready digit waits for others to share its model call (default 2)")
+                   help="longest a ready digit waits for others still being preprocessed (default 0: measured best)")
     p.add_argument("--max-queue", type=int, default=None,
                    help="requests inside the server at once; more are answered 503 with Retry-After (default 64)")
+    p.add_argument("--max-wait-ms", type=float, default=None,
+                   help="refuse (503) a request that would wait longer than this for the pictures ahead of it, "
+                        "at the rate the server answers (default 250; 0: --max-queue alone)")
     p.add_argument("--workers", type=int, default=None,
                    help="preprocessing processes (default: one per usable CPU core)")
     p.add_argument("--collect", default=None, metavar="DIR",
@@ -47,7 +50,7 @@ def settings_from(args):
              "threshold": args.threshold, "threads": args.threads, "max_pixels": args.max_pixels,
              "max_batch": args.max_batch, "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024),
              "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "max_queue": args.max_queue,
-             "workers": args.workers, "collect_dir": collect}
+             "max_wait_ms": args.max_wait_ms, "workers": args.workers, "collect_dir": collect}
     try:
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

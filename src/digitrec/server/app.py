@@ -30,6 +30,7 @@ from digitrec import __version__
 from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import DEFAULT_THRESHOLD, Recognizer, check_threshold
 from digitrec.pictures.decode import MAX_PIXELS
+from digitrec.server.admission import AdmitRequests
 from digitrec.server.bodies import InvalidBody
 from digitrec.server.limits import ApiError, BodyLimit, error_body
 from digitrec.server.metrics import CountRequests, Metrics
@@ -65,10 +66,12 @@ class Settings(BaseModel):
     # Micro-batching (batching.py; defaults measured in docs/serve.md): the most digits in one model
     # call, and the longest a ready digit waits for others still being preprocessed.
     batch_size: int = Field(64, ge=1, le=4096)
-    batch_wait_ms: float = Field(2.0, ge=0, le=1000)
-    # Requests inside the server at once (being read, prepared, batched); more are refused with 503
-    # and Retry-After, so that overload costs a quick refusal instead of a growing queue.
+    batch_wait_ms: float = Field(0.0, ge=0, le=1000)
+    # Requests inside the server at once (being read, prepared, batched), and the longest a new one may
+    # expect to wait for the pictures ahead of it at the measured rate; past either: 503 + Retry-After,
+    # so that overload costs a quick refusal instead of a growing queue (admission.py, docs/serve.md).
     max_queue: int = Field(64, ge=1)
+    max_wait_ms: float = Field(250.0, ge=0)  # 0: no estimate, max_queue alone
     workers: int = Field(default_factory=usable_cores, ge=1)  # preprocessing processes
     collect_dir: Path | None = None  # POST /v1/collect saves labelled pictures here (None: off)
 
@@ -87,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once, before the first request (unless create_app was handed one), and start the
     preprocessing workers. uvicorn runs the part after `yield` once the requests in flight are answered
     (a graceful shutdown), so the workers and the model thread stop with nothing left to do."""
+    from digitrec.server.admission import Admission
     from digitrec.server.batching import Batcher, Pipeline
     from digitrec.server.workers import PicturePool
     from digitrec.util.device import set_threads
@@ -97,7 +101,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.recognizer = load_recognizer(settings)
     batcher = Batcher(app.state.recognizer, settings.batch_size, settings.batch_wait_ms / 1000,
                       observe=app.state.metrics.batch.observe)
-    pipeline = Pipeline(PicturePool(settings.workers, settings.max_pixels), batcher, settings.max_queue)
+    admission = Admission(settings.max_queue, settings.max_wait_ms / 1000)
+    pipeline = Pipeline(PicturePool(settings.workers, settings.max_pixels), batcher, admission)
     try:
         await pipeline.start()
         app.state.pipeline = pipeline
@@ -120,7 +125,7 @@ def load_recognizer(settings: Settings) -> Recognizer:
 def queue_depth(app: FastAPI) -> tuple[int, int]:
     """(requests inside, pictures waiting) for /metrics; zeros before start-up and after shut-down."""
     pipeline = getattr(app.state, "pipeline", None)
-    return (pipeline.inside, pipeline.waiting) if pipeline is not None else (0, 0)
+    return (pipeline.admission.inside, pipeline.waiting) if pipeline is not None else (0, 0)
 
 
 def create_app(settings: Settings | None = None, recognizer: Recognizer | None = None) -> FastAPI:
@@ -136,7 +141,8 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     app.state.pipeline = None
     app.state.metrics = Metrics(lambda: queue_depth(app)[0], lambda: queue_depth(app)[1])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(CountRequests, metrics=app.state.metrics)  # outermost: counts 413s too
+    app.add_middleware(AdmitRequests, state=app.state)  # a full queue refuses before the body is read
+    app.add_middleware(CountRequests, metrics=app.state.metrics)  # outermost: counts 413s and 503s too
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(DigitrecError, user_error)
     app.add_exception_handler(InvalidBody, invalid_body)

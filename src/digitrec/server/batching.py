@@ -8,26 +8,22 @@ that is ready, in one `Recognizer.predict_inputs` call, one call at a time, in o
   fewer than `max_batch` are ready; then it waits for them `wait_s` at most (a few milliseconds);
 - the model busy: digits gather, and go together when it is free.
 
-`Pipeline` is what the routes call: it admits a request or refuses it (503 with Retry-After) when
-`max_queue` requests are already inside, so that overload meets a quick refusal instead of a queue
-whose latency grows; it prepares the pictures in worker processes (`workers.PicturePool`) and
-batches the digits. The event loop itself never decodes, preprocesses or runs the model.
+`Pipeline` is what the routes call: it prepares the pictures in worker processes
+(`workers.PicturePool`) and batches the digits; the event loop itself never decodes, preprocesses
+or runs the model. Requests reach it admitted (`admission.py`: 503 past a bounded queue).
 """
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 from digitrec.inference.recognizer import Prediction, Recognizer
 from digitrec.pictures.preprocess import Preprocessed
+from digitrec.server.admission import Admission
 from digitrec.server.bodies import Picture
-from digitrec.server.limits import ApiError
 from digitrec.server.workers import PicturePool, Refusal
-
-RETRY_AFTER_S = 1  # what a refused client is told to wait; a queue's worth of work takes well under that
 
 
 class Batcher:
@@ -91,41 +87,30 @@ class Batcher:
 
 
 class Pipeline:
-    """Admission, preprocessing in worker processes, and batched inference, for the routes."""
+    """Preprocessing in worker processes and batched inference for the routes, and the queue's
+    bookkeeping (`admission`, which the AdmitRequests middleware consults)."""
 
-    def __init__(self, pool: PicturePool, batcher: Batcher, max_queue: int) -> None:
-        self.pool, self.batcher, self.max_queue = pool, batcher, max_queue
-        self.inside = 0  # requests admitted and not yet answered
+    def __init__(self, pool: PicturePool, batcher: Batcher, admission: Admission) -> None:
+        self.pool, self.batcher, self.admission = pool, batcher, admission
 
     @property
     def waiting(self) -> int:
         """Pictures waiting for a worker or for the model."""
         return self.pool.waiting + self.batcher.waiting
 
-    @contextmanager
-    def admitted(self) -> Iterator[None]:
-        """Hold a place in the queue for one request; none left → 503 with Retry-After."""
-        if self.inside >= self.max_queue:
-            raise ApiError(503, "overloaded", f"the server is busy ({self.inside} requests in progress); "
-                           f"retry in {RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)})
-        self.inside += 1
-        try:
-            yield
-        finally:
-            self.inside -= 1
-
     async def recognise(self, pictures: list[Picture]) -> list[Prediction]:
         """The pictures of one admitted request → their predictions, in order; the first refused picture
         (not a picture, too large, broken) refuses the request, naming it, and nothing reaches the model."""
-        self.batcher.expected += len(pictures)
-        try:
-            prepared = await self.pool.prepare(pictures)
-        finally:
-            self.batcher.expected -= len(pictures)
-        for item in prepared:
-            if isinstance(item, Refusal):
-                raise item.error()
-        return await self.batcher.predict(prepared)  # type: ignore[arg-type]
+        with self.admission.reading(len(pictures)):
+            self.batcher.expected += len(pictures)
+            try:
+                prepared = await self.pool.prepare(pictures)
+            finally:
+                self.batcher.expected -= len(pictures)
+            for item in prepared:
+                if isinstance(item, Refusal):
+                    raise item.error()
+            return await self.batcher.predict(prepared)  # type: ignore[arg-type]
 
     async def start(self) -> None:
         await self.pool.start()
@@ -133,3 +118,4 @@ class Pipeline:
     def close(self) -> None:
         self.batcher.close()
         self.pool.close()
+

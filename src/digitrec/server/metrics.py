@@ -41,9 +41,10 @@ class Metrics:
 
 
 def route_of(scope: dict) -> str:
-    """The path template of the route that answered ("/v1/predict"; routing left it in the scope), or "other"
-    (no route: a 404, or a refusal before routing, such as a body over the cap)."""
-    return str(getattr(scope.get("route"), "path", None) or "other")
+    """The path template of the route that answered ("/v1/predict"; routing left it in the scope), the
+    route a full queue refused (admission.AdmitRequests), or "other" (no route: a 404, or a refusal
+    before routing, such as a body over the cap)."""
+    return str(getattr(scope.get("route"), "path", None) or scope.get("digitrec.route") or "other")
 
 
 class CountRequests:

@@ -3,9 +3,9 @@
 Each picture route takes either multipart/form-data (uploaded files) or JSON
 (`schemas.PictureIn` and friends). FastAPI cannot declare "this or that"
 bodies, so the routes read the body themselves (`bodies.py`) and the two forms
-are documented in /openapi.json by hand (`register_body_schemas`). Each picture
-route first takes a place in the queue (`Pipeline.admitted`: 503 when full);
-pictures are decoded and preprocessed in worker processes and their digits read
+are documented in /openapi.json by hand (`register_body_schemas`). A request to a
+picture route has a place in the queue before it gets here (`admission.AdmitRequests`:
+503 when full); pictures are decoded and preprocessed in worker processes and their digits read
 in micro-batches (`batching.py`); numbers are read in a worker thread. Answers are
 built as plain JSON (the response models document them; validating our own
 answers again cost more than the model's share of a request).
@@ -25,7 +25,8 @@ from PIL import Image
 from starlette.responses import Response
 
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
-from digitrec.server.batching import RETRY_AFTER_S, Pipeline
+from digitrec.server.admission import RETRY_AFTER_S
+from digitrec.server.batching import Pipeline
 from digitrec.server.bodies import Picture, checked, read_number_picture, read_pictures
 from digitrec.server.limits import ApiError
 from digitrec.server.schemas import (
@@ -130,9 +131,8 @@ async def predict(request: Request, include_input: bool = INCLUDE_INPUT,
                   recognizer: Recognizer = Depends(get_recognizer),
                   pipeline: Pipeline = Depends(get_pipeline)) -> Response:
     """Multipart `file`, or JSON `{"pixels": 28x28}` / `{"image": base64}`."""
-    with pipeline.admitted():
-        pictures = await read_pictures(request, many=False)
-        [answer] = await pipeline.recognise(pictures)
+    pictures = await read_pictures(request, many=False)
+    [answer] = await pipeline.recognise(pictures)
     return JSONResponse({**prediction_out(answer, include_input), "model": model_ref(recognizer)})
 
 
@@ -144,9 +144,8 @@ async def predict_batch(request: Request, include_input: bool = INCLUDE_INPUT,
                         pipeline: Pipeline = Depends(get_pipeline)) -> Response:
     """Multipart `files` (repeated), or JSON `{"items": [{"pixels": ...} | {"image": ...}, ...]}`.
     One bad picture refuses the request, naming it (`files[3]`, `items[3]`)."""
-    with pipeline.admitted():
-        pictures = await read_pictures(request, many=True)
-        answers = await pipeline.recognise(pictures)
+    pictures = await read_pictures(request, many=True)
+    answers = await pipeline.recognise(pictures)
     return await run_in_threadpool(batch_answer, answers, include_input, model_ref(recognizer))
 
 
@@ -160,12 +159,11 @@ def batch_answer(answers: list[Prediction], include_input: bool, model: dict[str
              openapi_extra=body_doc("NumberIn", {"file": FILE}, "file"))
 async def number(request: Request, include_input: bool = INCLUDE_INPUT,
                  recognizer: Recognizer = Depends(get_recognizer),
-                 pipeline: Pipeline = Depends(get_pipeline)) -> Response:
+                 pipeline: Pipeline = Depends(get_pipeline)) -> Response:  # admitted: see admission.py
     """Multipart `file`, or JSON `{"image": base64}`."""
-    with pipeline.admitted():
-        picture = await read_number_picture(request)
-        max_pixels = request.app.state.settings.max_pixels
-        reading = await run_in_threadpool(read_number, recognizer, picture, max_pixels)
+    picture = await read_number_picture(request)
+    max_pixels = request.app.state.settings.max_pixels
+    reading = await run_in_threadpool(read_number, recognizer, picture, max_pixels)
     digits = [prediction_out(d, include_input) for d in reading.digits]
     return JSONResponse({**reading.to_dict(), "digits": digits, "model": model_ref(recognizer)})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -50,6 +51,9 @@ def prepare(picture: Picture, max_pixels: int) -> Preprocessed | Refusal:
     except DigitrecError as exc:
         refused = bad_image(picture, exc)
         return Refusal(refused.status, refused.code, refused.message, refused.field)
+    except Exception:  # noqa: BLE001 - a bug here must fail this picture's request, not its chunk's others
+        traceback.print_exc()
+        return Refusal(500, "internal_error", f"{picture.name}: the server failed to read this picture", picture.field)
 
 
 def prepare_all(pictures: list[Picture], max_pixels: int) -> list[Preprocessed | Refusal]:
