@@ -75,12 +75,14 @@ def register_body_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def get_recognizer(request: Request) -> Recognizer:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hop per request for a dictionary lookup.
+async def get_recognizer(request: Request) -> Recognizer:
     """The recogniser loaded at start-up (server.lifespan)."""
     return request.app.state.recognizer
 
 
-def get_pipeline(request: Request) -> Pipeline:
+async def get_pipeline(request: Request) -> Pipeline:
     """The preprocessing workers and the batcher, running between start-up and shut-down."""
     pipeline = request.app.state.pipeline
     if pipeline is None:
