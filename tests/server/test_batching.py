@@ -67,8 +67,9 @@ def metric(url: str, name: str, **labels) -> float:
 
 @pytest.fixture(scope="module")
 def url():
-    # a long wait: concurrent digits surely share model calls here (the test's point), whatever the load
-    with live_server(settings(batch_wait_ms=50, batch_size=16)) as base:
+    # a long wait: concurrent digits surely share model calls here (the test's point), whatever the load;
+    # no wait bound for admission: on a slow machine 24 clients at once would be partly refused (503)
+    with live_server(settings(batch_wait_ms=50, batch_size=16, max_wait_ms=0)) as base:
         yield base
 
 
