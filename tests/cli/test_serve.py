@@ -19,7 +19,7 @@ def test_serve_command():
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["backend"] == "torch"
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["backend"] == "onnx"  # the default
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)

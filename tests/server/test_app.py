@@ -70,8 +70,14 @@ def test_healthz_and_model(client):
     assert health["status"] == "ok" and len(health["model"]["version"]) == 12
     info = client.get("/v1/model").json()
     assert info["name"] == health["model"]["name"] == info["metadata"]["arch"]
-    assert info["backend"] == "torch" and info["threshold"] == 0.6
+    assert info["backend"] == "onnx" and info["threshold"] == 0.6  # the default backend
+    assert info["collect"] is False  # no --collect folder
     assert 0 < info["test_accuracy"] <= 1 and info["parameters"] > 1000
+
+
+def test_collecting_is_off_without_a_folder(client):
+    response = client.post("/v1/collect", json={"image": b64(png(np.zeros((9, 9), np.uint8))), "label": 3})
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
 def test_predict_upload_pixels_and_base64(client, mnist_test):

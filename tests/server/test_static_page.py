@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from live_server import live_server, shipped_model
+from PIL import Image
 from playwright.sync_api import expect
+
+from digitrec.inference.recognizer import Recognizer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -276,3 +280,31 @@ def test_a_drawn_letter_is_not_a_digit_and_a_clear_digit_is_sure(browser, url):
     sure = page.locator("#detail").inner_text().split("%")[0]
     assert int(sure) >= 99, page.locator("#detail").inner_text()  # calibrated: a clear digit is sure
     page.close()
+
+def test_teach_saves_the_drawn_digit_in_the_folder(browser, tmp_path):
+    """`serve --collect DIR`: the teach panel appears; a drawn 7 taught as a 7 lands in DIR/7/ as a PNG."""
+    from playwright.sync_api import expect
+
+    from digitrec.server.app import Settings
+
+    folder = tmp_path / "taught"
+    with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1, collect_dir=folder)) as base:
+        page = offline_page(browser, base, viewport={"width": 1100, "height": 760})
+        page.goto(base)
+        expect(page.locator("#teach")).to_be_visible(timeout=15_000)
+        page.locator("#teach-digits button", has_text="7").click()
+        expect(page.locator("#teach-status")).to_have_text("Draw the digit first.")
+        draw(page, SEVEN)
+        expect_answer(page, "7")
+        page.locator("#teach-digits button", has_text="7").click()
+        expect(page.locator("#teach-status")).to_contain_text("Saved as a 7 (1 7s so far)", timeout=15_000)
+        expect_blank(page)  # the pad is cleared for the next one
+        screenshot(page, "page-teach.png")
+        assert not page.outside, page.outside
+        page.close()
+    [saved] = (folder / "7").iterdir()
+    with Image.open(saved) as picture:
+        assert saved.suffix == ".png" and picture.format == "PNG"
+        ink = np.asarray(picture.convert("L"))
+    assert ink.min() < 128 < ink.max()  # the drawn strokes on the pad's paper
+    assert Recognizer.load(shipped_model(), device="cpu").predict(saved).digit == 7

@@ -6,7 +6,8 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -22,9 +23,16 @@ def shipped_model():
     return path
 
 
+@dataclass
+class Served:
+    url: str
+    server: Any  # uvicorn.Server: `server.should_exit = True` starts a graceful shutdown
+    thread: threading.Thread
+
+
 @contextmanager
-def live_server(settings) -> Iterator[str]:
-    """Serve `create_app(settings)` on a free port of 127.0.0.1; yields the base URL once /healthz answers."""
+def serving(settings, recognizer=None) -> Iterator[Served]:
+    """Serve `create_app(settings, recognizer)` on a free port of 127.0.0.1, once /healthz answers."""
     import uvicorn
 
     from digitrec.server.app import create_app
@@ -32,16 +40,23 @@ def live_server(settings) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # the OS picks a free port; uvicorn serves on this very socket, no race
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, recognizer), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         wait_healthy(url, thread)
-        yield url
+        yield Served(url, server, thread)
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
         sock.close()
+
+
+@contextmanager
+def live_server(settings, recognizer=None) -> Iterator[str]:
+    """`serving`, for tests that need only the base URL."""
+    with serving(settings, recognizer) as served:
+        yield served.url
 
 
 def wait_healthy(url: str, thread: threading.Thread | None = None, timeout: float = 60.0) -> None:

@@ -12,13 +12,28 @@ def add_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--model", default=None, help="model file (default: the model shipped with digitrec)")
-    p.add_argument("--backend", default="torch", help="inference backend: torch (default) or onnx")
+    p.add_argument("--backend", default=None, help="inference backend: onnx (default), torch or onnx-int8")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per inference (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="the model's CPU threads (default 1)")
     p.add_argument("--threshold", type=float, default=None, help="answers below this probability are unsure (0.6)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body, MB (default 10)")
     p.add_argument("--max-pixels", type=int, default=None, help="largest picture, pixels (default 16,000,000)")
     p.add_argument("--max-batch", type=int, default=None, help="most pictures per batch request (default 256)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="most digits the model reads in one call, from concurrent requests (default 64)")
+    p.add_argument("--batch-wait-ms", type=float, default=None,
+                   help="longest a ready digit waits for others still being preprocessed (default 0: measured best)")
+    p.add_argument("--max-queue", type=int, default=None,
+                   help="requests inside the server at once; more are answered 503 with Retry-After (default 64)")
+    p.add_argument("--max-wait-ms", type=float, default=None,
+                   help="refuse (503) a request that would wait longer than this for the pictures ahead of it, "
+                        "at the rate the server answers (default 250; 0: --max-queue alone)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="preprocessing processes (default: one per usable CPU core)")
+    p.add_argument("--collect", default=None, metavar="DIR",
+                   help="enable POST /v1/collect and the page's teach panel: labelled pictures saved in DIR/<digit>/")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0,
+                   help="on SIGTERM/Ctrl+C, seconds to finish the requests in flight (default 30)")
     p.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     p.set_defaults(run=run)
 
@@ -28,10 +43,14 @@ def settings_from(args):
     from pydantic import ValidationError
 
     from digitrec.server.app import Settings
+    from digitrec.util.files import check_writable_dir
 
+    collect = check_writable_dir(args.collect, field="collect") if args.collect else None
     given = {"model_file": Path(args.model) if args.model else None, "backend": args.backend, "device": args.device,
              "threshold": args.threshold, "threads": args.threads, "max_pixels": args.max_pixels,
-             "max_batch": args.max_batch, "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024)}
+             "max_batch": args.max_batch, "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024),
+             "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "max_queue": args.max_queue,
+             "max_wait_ms": args.max_wait_ms, "workers": args.workers, "collect_dir": collect}
     try:
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -47,9 +66,13 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise DigitrecError(f"must be 0..65535, got {args.port}", field="port")
+    if args.shutdown_timeout < 0:
+        raise DigitrecError(f"must be at least 0, got {args.shutdown_timeout}", field="shutdown-timeout")
     settings = settings_from(args)
     recognizer = load_recognizer(settings)  # here, so a bad --model or --backend is a one-line error
-    print(f"digitrec: serving {args.model or 'the default model'} on http://{args.host}:{args.port}/ "
-          "(API docs at /docs)", flush=True)
-    uvicorn.run(create_app(settings, recognizer), host=args.host, port=args.port, log_level=args.log_level)
+    collecting = f"; saving taught pictures in {settings.collect_dir}" if settings.collect_dir else ""
+    print(f"digitrec: serving {args.model or 'the default model'} ({recognizer.backend.name}) on "
+          f"http://{args.host}:{args.port}/ (API docs at /docs){collecting}", flush=True)
+    uvicorn.run(create_app(settings, recognizer), host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=args.shutdown_timeout)
     return 0

@@ -66,7 +66,8 @@ def _decode(raw: bytes, name: str) -> Image.Image:
             _check_size(img, name)
             img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale, much faster
             img.load()
-            return ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the pixels
+            return img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DigitrecError(f"{name}: image is too large (more than {MAX_PIXELS:,} pixels; "
                             "possibly a decompression bomb)") from None
@@ -109,16 +110,25 @@ def to_gray(img: Image.Image, max_height: int | None = None, max_side: int = WOR
     """Any mode → (H, W) float32 in [0, 1], shrunk to at most `max_side` along its longer side (and
     `max_height` tall: a line of digits is read at its height, whatever its length); transparency
     flattened onto a background that contrasts with the opaque pixels (strokes drawn only in alpha show)."""
+    return gray_levels(img, max_height, max_side)[0]
+
+
+def gray_levels(img: Image.Image, max_height: int | None = None,
+                max_side: int = WORK_SIDE) -> tuple[np.ndarray, np.ndarray | None]:
+    """`to_gray`, and the picture's 8-bit grey levels (H, W) uint8 when the grey values are exactly
+    levels / 255 (every picture without transparency or 16-bit depth), else None. With the levels,
+    preprocessing counts grey levels with one histogram of the picture instead of per-pixel passes."""
     img = _shrink(img, max_side, max_height)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
-        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        return ((arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)), None
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        return _flatten_alpha(np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0)
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        return _flatten_alpha(np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0), None
+    levels = np.asarray(img if img.mode == "L" else img.convert("L"))
+    return levels.astype(np.float32) / 255.0, levels
 
 
 def _shrink(img: Image.Image, max_side: int = WORK_SIDE, max_height: int | None = None) -> Image.Image:

@@ -3,7 +3,8 @@
 A picture arrives as an uploaded file (multipart), base64 in JSON (`image`) or
 28×28 numbers in JSON (`pixels`). `read_pictures` turns a request into
 `Picture`s without decoding anything (that is CPU work, done later in a worker
-thread by `prepare`, which runs the same `preprocess` as the CLI).
+process by `workers.prepare`, which runs the same `preprocess` as the CLI). JSON
+bodies over `BIG_JSON` bytes are parsed in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from functools import partial
+from typing import Any, Iterator
 
 import numpy as np
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -25,6 +28,9 @@ from digitrec.server.limits import ApiError, check_picture, decode_base64
 from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 
 MEDIA_HINT = "send multipart/form-data with a file, or application/json"
+# JSON bodies larger than this are parsed and validated in a worker thread: a batch of 256 digits as
+# pixels is 200,000 numbers, tens of milliseconds of pydantic that would stall every other request.
+BIG_JSON = 64 * 1024
 
 
 class InvalidBody(Exception):
@@ -48,11 +54,9 @@ async def read_pictures(request: Request, many: bool) -> list[Picture]:
     """The pictures of a /v1/predict (one) or /v1/predict/batch (many) request."""
     settings = request.app.state.settings
     if media_type(request) == "application/json":
-        if many:
-            items = (await parse_json(request, BatchIn)).items
-            check_count(len(items), settings.max_batch)
-            return [from_json(item, f"items[{i}]") for i, item in enumerate(items)]
-        return [from_json(await parse_json(request, PictureIn), "")]
+        raw = await request.body()
+        parse = partial(json_pictures, raw, many, settings.max_batch)
+        return await run_in_threadpool(parse) if len(raw) > BIG_JSON else parse()
     files = await read_files(request, ("files", "file") if many else ("file",), settings.max_batch)
     if not many and len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture here, not {len(files)} "
@@ -80,9 +84,23 @@ def media_type(request: Request) -> str:
     return kind
 
 
-async def parse_json(request: Request, model: type[BaseModel]):  # -> instance of `model`
+def json_pictures(raw: bytes, many: bool, max_batch: int) -> list[Picture]:
+    """A JSON body of /v1/predict (one picture) or /v1/predict/batch (many) → its pictures."""
+    if many:
+        items = validate_json(raw, BatchIn).items
+        check_count(len(items), max_batch)
+        return [from_json(item, f"items[{i}]") for i, item in enumerate(items)]
+    return [from_json(validate_json(raw, PictureIn), "")]
+
+
+async def parse_json(request: Request, model: type[BaseModel]) -> Any:  # an instance of `model`
+    raw = await request.body()
+    return await run_in_threadpool(validate_json, raw, model) if len(raw) > BIG_JSON else validate_json(raw, model)
+
+
+def validate_json(raw: bytes, model: type[BaseModel]) -> Any:
     try:
-        data = json.loads(await request.body())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"body is not valid JSON ({exc})") from None
     try:

@@ -33,9 +33,11 @@ class ApiError(Exception):
     """A refused request: HTTP status, a short machine-readable code, a one-line message, and the
     request field it is about ("file", "files[3]", "items[2].image", "threshold"), when there is one."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers  # sent with the answer: Retry-After with a 503
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

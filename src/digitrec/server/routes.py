@@ -1,10 +1,14 @@
-"""The HTTP API's routes: /v1/predict, /v1/predict/batch, /v1/number, /v1/model, /healthz.
+"""The HTTP API's routes: /v1/predict, /v1/predict/batch, /v1/number, /v1/model, /healthz, /metrics.
 
 Each picture route takes either multipart/form-data (uploaded files) or JSON
-(`api_schemas.PictureIn` and friends). FastAPI cannot declare "this or that"
-bodies, so the routes read the body themselves (`pictures.py`) and the two forms
-are documented in /openapi.json by hand (`register_body_schemas`). Decoding and
-inference run in worker threads, off the event loop.
+(`schemas.PictureIn` and friends). FastAPI cannot declare "this or that"
+bodies, so the routes read the body themselves (`bodies.py`) and the two forms
+are documented in /openapi.json by hand (`register_body_schemas`). A request to a
+picture route has a place in the queue before it gets here (`admission.AdmitRequests`:
+503 when full); pictures are decoded and preprocessed in worker processes and their digits read
+in micro-batches (`batching.py`); numbers are read in a worker thread. Answers are
+built as plain JSON (the response models document them; validating our own
+answers again cost more than the model's share of a request).
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from PIL import Image
+from starlette.responses import Response
 
-from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
-from digitrec.server.bodies import Picture, bad_image, checked, read_number_picture, read_pictures, source
+from digitrec.server.admission import RETRY_AFTER_S
+from digitrec.server.batching import Pipeline
+from digitrec.server.bodies import Picture, checked, read_number_picture, read_pictures
+from digitrec.server.limits import ApiError
 from digitrec.server.schemas import (
     BODY_MODELS,
     BatchOut,
@@ -39,6 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "body over the size cap, picture over the pixel cap, too many pictures"},
     415: {"model": ErrorOut, "description": "not a picture, or a body that is neither JSON nor multipart"},
     422: {"model": ErrorOut, "description": "wrong fields, shapes or types"},
+    503: {"model": ErrorOut, "description": "the server is busy: retry after the seconds in Retry-After"},
 }
 INCLUDE_INPUT = Query(False, description="also return the 28x28 picture the model saw (base64 PNG)")
 
@@ -66,9 +75,20 @@ def register_body_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def get_recognizer(request: Request) -> Recognizer:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hop per request for a dictionary lookup.
+async def get_recognizer(request: Request) -> Recognizer:
     """The recogniser loaded at start-up (server.lifespan)."""
     return request.app.state.recognizer
+
+
+async def get_pipeline(request: Request) -> Pipeline:
+    """The preprocessing workers and the batcher, running between start-up and shut-down."""
+    pipeline = request.app.state.pipeline
+    if pipeline is None:
+        raise ApiError(503, "unavailable", "the server is starting or stopping",
+                       headers={"Retry-After": str(RETRY_AFTER_S)})
+    return pipeline
 
 
 def model_ref(recognizer: Recognizer) -> dict[str, str]:
@@ -93,59 +113,61 @@ async def healthz(recognizer: Recognizer = Depends(get_recognizer)) -> dict[str,
 
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["service"], summary="The model being served")
-async def model_info(recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
+async def model_info(request: Request, recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
     meta = recognizer.metadata
     return {**model_ref(recognizer), "backend": recognizer.backend.name, "threshold": recognizer.threshold,
             "parameters": meta.get("parameters"), "test_accuracy": (meta.get("metrics") or {}).get("test_accuracy"),
-            "metadata": meta}
+            "collect": request.app.state.settings.collect_dir is not None, "metadata": meta}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus's text format: requests, latency, batch sizes, queue depth (metrics.py)."""
+    return request.app.state.metrics.page()
 
 
 @router.post("/v1/predict", response_model=PredictOut, responses=ERRORS, tags=["recognise"],
              summary="The digit in one picture",
              openapi_extra=body_doc("PictureIn", {"file": FILE}, "file"))
 async def predict(request: Request, include_input: bool = INCLUDE_INPUT,
-                  recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
+                  recognizer: Recognizer = Depends(get_recognizer),
+                  pipeline: Pipeline = Depends(get_pipeline)) -> Response:
     """Multipart `file`, or JSON `{"pixels": 28x28}` / `{"image": base64}`."""
     pictures = await read_pictures(request, many=False)
-    max_pixels = request.app.state.settings.max_pixels
-    [answer] = await run_in_threadpool(recognise, recognizer, pictures, max_pixels)
-    return {**prediction_out(answer, include_input), "model": model_ref(recognizer)}
+    [answer] = await pipeline.recognise(pictures)
+    return JSONResponse({**prediction_out(answer, include_input), "model": model_ref(recognizer)})
 
 
 @router.post("/v1/predict/batch", response_model=BatchOut, responses=ERRORS, tags=["recognise"],
              summary="The digit in each of many pictures, in order",
              openapi_extra=body_doc("BatchIn", {"files": {"type": "array", "items": FILE}}, "files"))
 async def predict_batch(request: Request, include_input: bool = INCLUDE_INPUT,
-                        recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
+                        recognizer: Recognizer = Depends(get_recognizer),
+                        pipeline: Pipeline = Depends(get_pipeline)) -> Response:
     """Multipart `files` (repeated), or JSON `{"items": [{"pixels": ...} | {"image": ...}, ...]}`.
     One bad picture refuses the request, naming it (`files[3]`, `items[3]`)."""
     pictures = await read_pictures(request, many=True)
-    max_pixels = request.app.state.settings.max_pixels
-    answers = await run_in_threadpool(recognise, recognizer, pictures, max_pixels)
-    return {"model": model_ref(recognizer), "predictions": [prediction_out(p, include_input) for p in answers]}
+    answers = await pipeline.recognise(pictures)
+    return await run_in_threadpool(batch_answer, answers, include_input, model_ref(recognizer))
+
+
+def batch_answer(answers: list[Prediction], include_input: bool, model: dict[str, str]) -> Response:
+    """The batch route's JSON (in a worker thread: 256 answers take milliseconds to write)."""
+    return JSONResponse({"model": model, "predictions": [prediction_out(p, include_input) for p in answers]})
 
 
 @router.post("/v1/number", response_model=NumberOut, responses=ERRORS, tags=["recognise"],
              summary="The number (several digits on one line) in a picture",
              openapi_extra=body_doc("NumberIn", {"file": FILE}, "file"))
 async def number(request: Request, include_input: bool = INCLUDE_INPUT,
-                 recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
+                 recognizer: Recognizer = Depends(get_recognizer),
+                 pipeline: Pipeline = Depends(get_pipeline)) -> Response:  # admitted: see admission.py
     """Multipart `file`, or JSON `{"image": base64}`."""
     picture = await read_number_picture(request)
     max_pixels = request.app.state.settings.max_pixels
     reading = await run_in_threadpool(read_number, recognizer, picture, max_pixels)
     digits = [prediction_out(d, include_input) for d in reading.digits]
-    return {**reading.to_dict(), "digits": digits, "model": model_ref(recognizer)}
-
-
-def recognise(recognizer: Recognizer, pictures: list[Picture], max_pixels: int) -> list[Prediction]:
-    """`Recognizer.predict_many`, as the CLI calls it: every picture decoded and preprocessed, one model
-    call for all (in a worker thread). One bad picture refuses the request, naming it."""
-    answers = recognizer.predict_many([source(p, max_pixels) for p in pictures], [p.name for p in pictures])
-    for picture, answer in zip(pictures, answers):
-        if isinstance(answer, DigitrecError):
-            raise bad_image(picture, answer)
-    return answers  # type: ignore[return-value]
+    return JSONResponse({**reading.to_dict(), "digits": digits, "model": model_ref(recognizer)})
 
 
 def read_number(recognizer: Recognizer, picture: Picture, max_pixels: int) -> NumberReading:

@@ -58,6 +58,21 @@ class NumberIn(BaseModel):
     image: str = Field(description=IMAGE_DOC)
 
 
+class CollectIn(BaseModel):
+    """A picture of one digit and the digit it is, to be saved for fine-tuning (`digitrec serve --collect`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(description=IMAGE_DOC)
+    label: int = Field(ge=0, le=9, strict=True, description="the digit the picture shows, 0 to 9")
+
+
+class CollectOut(BaseModel):
+    saved: str = Field(description="where the picture was saved, relative to the collecting folder: 7/….png")
+    label: int
+    count: int = Field(description="pictures of this digit in the collecting folder now")
+
+
 class ModelRef(BaseModel):
     name: str = Field(description="the architecture, e.g. conv2-fc64")
     version: str = Field(description="the first 12 hex digits of the weights' SHA-256")
@@ -121,6 +136,7 @@ class ModelInfo(BaseModel):
     threshold: float
     parameters: int | None = None
     test_accuracy: float | None = None
+    collect: bool = Field(False, description="POST /v1/collect saves labelled pictures (digitrec serve --collect)")
     metadata: dict[str, Any] = Field(description="everything the model file records about how it was made")
 
 

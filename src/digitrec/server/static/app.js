@@ -194,6 +194,9 @@ function setBars(probabilities, top) {
 }
 
 function showAnswer(body) {
+  // a new drawing's answer: the last teach message is about an earlier one (a blank pad keeps it, since
+  // teaching clears the pad and the "Saved" line must stay readable)
+  $("teach-status").textContent = "";
   if (body.blank) return showBlank("Too little ink to read: draw bigger.");
   showSeen(body.input_png);
   if (body.not_digit) {
@@ -226,7 +229,6 @@ function showBlank(why) {
   $("detail").textContent = why || "The answer and the model's confidence in each digit appear here.";
   $("seen").removeAttribute("src");
   $("seen").hidden = true;
-  $("teach-status").textContent = "";
   setBars(null, -1);
 }
 
