@@ -2,10 +2,10 @@
 
 import json
 
-from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import Recognizer, default_model_path
 from digitrec.models import calibration
+from digitrec.pictures.folders import load_data
 from digitrec.training.metrics import (
     compute_metrics,
     coverage_table,
@@ -37,7 +37,7 @@ def run(args) -> int:
     recognizer = Recognizer.load(args.model, backend=args.backend, device=args.device)
     backend, meta = recognizer.backend, recognizer.backend.metadata
     name = args.model or "the shipped model"
-    test = datamod.load(args.data, "test", args.data_dir)
+    test = load_data(args.data, "test", args.data_dir)
     if test.labels is None:
         raise DigitrecError(f"{test.source}: has no labels to evaluate against")
     probs = backend.probabilities(test.images)  # calibrated, when the file says how

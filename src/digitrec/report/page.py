@@ -23,6 +23,7 @@ from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import load_backend
 from digitrec.models.modelfile import read_metadata
+from digitrec.pictures.folders import load_data
 from digitrec.report import plots
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import Metrics, compute_metrics, digit_answers, ece, reliability
@@ -87,7 +88,7 @@ def locate(target: str | Path) -> RunFiles:
 def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:
     """`data` if given, else the test split of what the model was trained on; None when there is none."""
     if data is not None:
-        test = datamod.load(data, "test", data_dir)
+        test = load_data(data, "test", data_dir)
     else:
         cfg = TrainConfig.from_dict(run.metadata.get("training", {}))
         cfg.data_dir = data_dir or cfg.data_dir

@@ -50,6 +50,7 @@ class TrainConfig:
     styles: float = 0.0  # share of the training set that is digits redrawn with the world's writing habits
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+    val_share: float = 0.2  # of each digit's pictures held out for validation, when the data is a picture folder
     command: str | None = None  # the command line that started the run, kept in the model file
 
     @classmethod
@@ -85,6 +86,7 @@ class TrainConfig:
             (self.measure_test or not self.test_data, "test_data", "given with --no-test, which measures no test set"),
             (0 <= self.not_digits < 0.9, "not_digits", f"must be in [0, 0.9), got {self.not_digits}"),
             (0 <= self.styles < 0.5, "styles", f"must be in [0, 0.5), got {self.styles}"),
+            (0 < self.val_share < 1, "val_share", f"must be in (0, 1), got {self.val_share}"),
             (self.model in list_models(), "model",
              f"unknown model {self.model!r}; choose from {', '.join(list_models())}"),
         ]

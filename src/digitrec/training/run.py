@@ -17,6 +17,7 @@ from torch import nn
 from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters
 from digitrec.models.predict import predict_proba
+from digitrec.pictures.folders import load_data
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
@@ -40,8 +41,8 @@ class RunResult:
 
 def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, datamod.Dataset | None, dict]:
     """(train, validation, test or None, data info for the model file)."""
-    full = datamod.load(cfg.data, "train", cfg.data_dir)
-    train, val = datamod.train_val_split(full, cfg.val_size)
+    full = load_data(cfg.data, "train", cfg.data_dir)
+    train, val = split_validation(cfg, full)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
     test = load_test_data(cfg) if cfg.measure_test else None
@@ -51,6 +52,20 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     if cfg.data in (None, "mnist"):
         info["mnist_sha256"] = datamod.mnist_checksums()
     return train, val, test, info
+
+
+def split_validation(cfg: TrainConfig, full: datamod.Dataset) -> tuple[datamod.Dataset, datamod.Dataset]:
+    """(train, validation): a person's picture folder holds out `val_share` of each digit; any other
+    source a fixed random `val_size` images."""
+    if datamod.class_folder(cfg.data, "train") is not None:
+        return datamod.stratified_split(full, cfg.val_share, cfg.seed)
+    return datamod.train_val_split(full, cfg.val_size)
+
+
+def _own_test(cfg: TrainConfig) -> bool:
+    """Whether the run's data has a test split of its own (--test-data, or DIR/test beside DIR/train)."""
+    folder = datamod.class_folder(cfg.data, "test")
+    return bool(cfg.test_data) or (folder is not None and folder != datamod.class_folder(cfg.data, "train"))
 
 
 def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Dataset, dict]:
@@ -77,16 +92,16 @@ def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dat
 
 def validation_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset | None]:
     """The validation digits a run with `cfg` held out, and its validation non-digits (or None)."""
-    val = datamod.train_val_split(datamod.load(cfg.data, "train", cfg.data_dir), cfg.val_size)[1]
+    val = split_validation(cfg, load_data(cfg.data, "train", cfg.data_dir))[1]
     return val, validation_non_digits(cfg, val)
 
 
 def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
     """The labelled test set a run is measured on: --test-data, else the source's own test split."""
     if cfg.test_data:
-        return datamod.load(cfg.test_data, "test", cfg.data_dir)
-    if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz"):
-        return datamod.load(cfg.data, "test", cfg.data_dir)
+        return load_data(cfg.test_data, "test", cfg.data_dir)
+    if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz") or _own_test(cfg):
+        return load_data(cfg.data, "test", cfg.data_dir)
     return None  # a single labelled CSV or class folder: validation is all there is
 
 
