@@ -72,5 +72,5 @@ def test_an_unreadable_picture_in_a_class_folder_is_named_and_skipped(tmp_path, 
     assert result.returncode == 0, result.stderr
     skipped = [line for line in result.stderr.splitlines() if line.startswith("digitrec: skipped")]
     assert len(skipped) == 1 and "broken.png" in skipped[0] and "image" in skipped[0]
-    assert "8 pictures read (digits 0 1 2 3; 1 skipped, listed above" in result.stderr
+    assert "8 pictures read (digits 0 1 2 3; 1 skipped, listed above" in result.stdout
     assert (tmp_path / "run" / "model.safetensors").is_file()

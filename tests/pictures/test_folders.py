@@ -90,7 +90,7 @@ def test_bad_pictures_are_skipped_with_their_reasons(tmp_path, mnist_test):
     (tmp_path / "mine" / "6" / "more").mkdir()
     (tmp_path / "mine" / "7" / "notes.txt").write_text("not a picture, not counted")
     lines = []
-    ds = load_data(tmp_path / "mine", log=lines.append)
+    ds = load_data(tmp_path / "mine", log=lines.append, warn=lines.append)
     assert len(ds) == 20
     skipped = {line.split(": ")[1].rsplit("/", 1)[-1]: line for line in lines if line.startswith("digitrec: skipped")}
     assert set(skipped) == {"blank.png", "broken.png", "empty.jpg", "loose.png", "more"}

@@ -194,15 +194,15 @@ def _to_stderr(line: str) -> None:
 
 
 def load_data(source: str | Path | None = None, split: str = "train", data_dir: str | Path | None = None,
-              log: Callable[[str], None] | None = None, cache: bool = True) -> datamod.Dataset:
-    """`data.load` (MNIST, .csv, .npz, IDX folders), with class folders read as people's pictures:
-    `read_pictures`, each skipped picture and a summary line written to `log` (default: stderr)."""
-    log = log or _to_stderr
+              log: Callable[[str], None] = print, warn: Callable[[str], None] = _to_stderr,
+              cache: bool = True) -> datamod.Dataset:
+    """`data.load` (MNIST, .csv, .npz, IDX folders), with class folders read as people's pictures
+    (`read_pictures`): each skipped picture one line to `warn` (stderr), then a summary to `log`."""
 
     def read(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         got = read_pictures(folder, cache=cache)
         for skipped in got.skipped:
-            log(f"digitrec: skipped {skipped}")
+            warn(f"digitrec: skipped {skipped}")
         log(got.summary())
         return got.images, got.labels
 

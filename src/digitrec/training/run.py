@@ -18,6 +18,7 @@ from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters
 from digitrec.models.predict import predict_proba
 from digitrec.pictures.folders import load_data
+from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
@@ -37,6 +38,7 @@ class RunResult:
     test: Metrics | None
     load_seconds: float
     train_seconds: float
+    finetune: dict | None = None  # a run with --init: the figures before and after (training.finetune)
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, datamod.Dataset | None, dict]:
@@ -45,10 +47,14 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     train, val = split_validation(cfg, full)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
-    test = load_test_data(cfg) if cfg.measure_test else None
+    test = load_test_data(cfg) if cfg.measure_test and (not cfg.init or _own_test(cfg)) else None
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
-    train, info["synthetic"] = with_synthetic(cfg, train)
+    if cfg.init:
+        replay = finetune.mnist_split(cfg)[0] if cfg.replay > 0 else None
+        train, info["finetune"] = finetune.training_set(cfg, train, replay)
+    else:
+        train, info["synthetic"] = with_synthetic(cfg, train)
     if cfg.data in (None, "mnist"):
         info["mnist_sha256"] = datamod.mnist_checksums()
     return train, val, test, info
@@ -130,6 +136,7 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     train, val, test, info = load_run_data(cfg)
     load_seconds = time.perf_counter() - t0
     trainer = Trainer(cfg, train, val, run.path, log=log, progress=progress, dist=dist)
+    figures = finetune.before(cfg, val, trainer.device, trainer.log) if cfg.init and trainer.dist.is_main else None
     if resume and run.holds_run():
         trainer.resume()
         trainer.log(f"resuming {run.path} after epoch {trainer.start_epoch - 1}")
@@ -146,10 +153,13 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if test is not None and test.labels is not None:
         metrics = compute_metrics(test.labels, digit_answers(predict_proba(model, test.images, device=trainer.device)))
     meta = model_metadata(cfg, history, info, metrics.accuracy if metrics else None, model)
-    if len(val):
+    if figures is not None:
+        meta.update(finetune.after(cfg, model, val, figures, trainer.device, trainer.log))
+        meta["metrics"]["val_accuracy"] = figures["val_after"]
+    elif len(val):
         meta.update(validate_and_calibrate(cfg, model, val, trainer.device, meta["metrics"]))
     path = run.save_model(model.cpu(), meta)
-    return RunResult(run.path, path, history, metrics, load_seconds, train_seconds)
+    return RunResult(run.path, path, history, metrics, load_seconds, train_seconds, figures)
 
 
 def validate_and_calibrate(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, device,
