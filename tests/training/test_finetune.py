@@ -64,7 +64,7 @@ def test_fine_tuning_end_to_end(tmp_path, mine):
     result = run_cli("train", "--init", init, "--data", mine, *QUICK, "--out", out, in_process=True)
     assert result.returncode == 0, result.stderr
     assert "before fine-tuning" in result.stdout and "after fine-tuning" in result.stdout
-    assert "MNIST test:" in result.stdout and "(before: 50.00%)" in result.stdout  # the file's recorded figure
+    assert "MNIST test:" in result.stdout and "(before: 50.00%, as the model file records)" in result.stdout
     assert f"digitrec serve --model {out / 'model.safetensors'}" in result.stdout
     skipped = [line for line in result.stderr.splitlines() if line.startswith("digitrec: skipped")]
     assert len(skipped) == 2 and "blank (no ink found)" in " ".join(skipped)

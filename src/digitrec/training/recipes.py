@@ -38,7 +38,7 @@ RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05}
 # (the network comes from the file), the settings that `training.finetune` starts from. A short,
 # low-rate schedule, augmentation made for people's pictures, half the training set MNIST digits
 # replayed so that MNIST is not forgotten (chosen on validation: docs/finetune.md).
-FINETUNE: dict = dict(epochs=3, batch_size=128, optimizer="adamw", lr=3e-4, weight_decay=5e-4,
+FINETUNE: dict = dict(epochs=3, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=5e-4,
                            schedule="onecycle", warmup=0.1, label_smoothing=0.1, augment="digits", bf16=True,
                            channels_last=True, replay=0.5, min_pictures=1500)
 
