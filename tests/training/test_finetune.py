@@ -73,7 +73,7 @@ def test_fine_tuning_end_to_end(tmp_path, mine):
     assert meta["arch"] == "tta" and meta["arch_kwargs"]["base"]["arch"] == "bn-conv3-w16"
     figures, info = meta["finetune"], meta["data"]["finetune"]
     assert figures["n_val"] == 10 and 0 <= figures["val_after"] <= 1 and "mnist_test_after" in figures
-    assert info["pictures"] == 30 and info["copies"] == 3 and info["replayed_mnist"] == 90
+    assert info["pictures"] == 30 and info["copies"] == 3 and info["replayed_mnist"] == 270  # 3/4 of the set
     assert "10 of your held-out pictures and 1000 MNIST validation digits" in meta["calibration"]["fitted_on"]
     before = init_weights(str(init))
     assert any(not torch.equal(before[k], v) for k, v in model.base.state_dict().items())
@@ -131,6 +131,8 @@ def bad_input(kind, tmp_path, mnist_test):
     if kind == "a-word-for-a-digit":
         (mine / "7").rename(mine / "seven")
         return ["default", mine], [], ["seven", "holds pictures but is not a digit folder"]
+    if kind == "replay-without-init":
+        return [None, mine], ["--replay", "0.5"], ["--replay", "goes with --init"]
     if kind == "empty-folder":
         (tmp_path / "empty").mkdir()
         return ["default", tmp_path / "empty"], [], ["empty", "no class sub-folders named 0-9"]
@@ -139,10 +141,26 @@ def bad_input(kind, tmp_path, mnist_test):
 
 @pytest.mark.parametrize("kind", ["init-not-a-model", "init-missing", "init-other-input-shape", "init-ensemble",
                                   "model-beside-init", "one-picture-of-a-digit", "a-word-for-a-digit",
-                                  "empty-folder"])
+                                  "empty-folder", "replay-without-init"])
 def test_bad_input_is_one_line_and_leaves_nothing(kind, tmp_path, mnist_test):
     (init, data), extra, words = bad_input(kind, tmp_path, mnist_test)
     out = tmp_path / "run"
-    result = run_cli("train", "--init", init, "--data", data, *extra, *QUICK, "--out", out, in_process=True)
+    options = ["--init", init, *QUICK] if init is not None else ["--epochs", "1"]
+    result = run_cli("train", *options, "--data", data, *extra, "--out", out, in_process=True)
     assert_user_error(result, *words)
     assert not out.exists()
+
+
+def test_a_train_and_test_layout_measures_its_own_test_pictures(tmp_path, mnist_test):
+    """DIR/train and DIR/test: the run learns from train/ and measures test/ too; train/ alone is fine."""
+    init = small_model(tmp_path / "small.safetensors")
+    picture_folder(tmp_path / "d" / "train", mnist_test.images, mnist_test.labels, 3)
+    result = run_cli("train", "--init", init, "--data", tmp_path / "d", *QUICK, "--no-test", "--out",
+                     tmp_path / "r1", in_process=True)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" not in result.stdout
+    picture_folder(tmp_path / "d" / "test", mnist_test.images[500:], mnist_test.labels[500:], 2)
+    result = run_cli("train", "--init", init, "--data", tmp_path / "d", *QUICK, "--out", tmp_path / "r2",
+                     in_process=True)
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path / 'd' / 'test'}: 20 pictures read" in result.stdout and "test accuracy: " in result.stdout

@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None, help=f"model name (default {_DEFAULTS.model})")
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="fine-tune: start from this model file's weights and architecture ('default' = the "
-                        "shipped model), with settings for a few dozen to a few thousand of your pictures")
+                        "shipped model), with settings for a few dozen to a few thousand of your pictures "
+                        "(3 epochs, MNIST replayed: docs/finetune.md)")
     p.add_argument("--replay", type=float, default=None, metavar="SHARE",
                    help="with --init: this share of the training set is MNIST digits, so MNIST is not forgotten")
     p.add_argument("--min-pictures", type=int, default=None, metavar="N",

@@ -162,6 +162,10 @@ class Trainer:
     def _epoch(self, epoch: int) -> EpochStats:
         cfg, model = self.cfg, self.model
         model.train()
+        if cfg.freeze_bn:  # normalise with the statistics the model was trained with (fine-tuning)
+            for layer in model.modules():
+                if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    layer.eval()
         start = time.perf_counter()
         order = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
         total_steps = self.steps_per_epoch * cfg.epochs

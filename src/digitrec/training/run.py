@@ -70,8 +70,7 @@ def split_validation(cfg: TrainConfig, full: datamod.Dataset) -> tuple[datamod.D
 
 def _own_test(cfg: TrainConfig) -> bool:
     """Whether the run's data has a test split of its own (--test-data, or DIR/test beside DIR/train)."""
-    folder = datamod.class_folder(cfg.data, "test")
-    return bool(cfg.test_data) or (folder is not None and folder != datamod.class_folder(cfg.data, "train"))
+    return bool(cfg.test_data) or datamod.class_folder(cfg.data, "test") == Path(str(cfg.data)) / "test"
 
 
 def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Dataset, dict]:
