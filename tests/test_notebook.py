@@ -7,6 +7,7 @@ installed elsewhere on the machine can never be picked up instead.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def test_tutorial_runs_top_to_bottom(venv_kernel, mnist_dir, tmp_path, monkeypat
     monkeypatch.setenv("DIGITREC_DATA", str(mnist_dir))
     monkeypatch.setenv("DIGITREC_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    # the kernel starts in another folder: a relative PYTHONPATH (`PYTHONPATH=src pytest`) must still
+    # point it at this checkout's code, not at whatever digitrec the venv has installed
+    paths = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if paths:
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     nb = read_notebook()
     client = NotebookClient(nb, kernel_name=venv_kernel, timeout=300,
                             resources={"metadata": {"path": str(tmp_path)}})
@@ -62,3 +68,4 @@ def test_tutorial_runs_top_to_bottom(venv_kernel, mnist_dir, tmp_path, monkeypat
     assert len(images) >= 8, f"expected the figures inline, got {len(images)} images"
     out = tmp_path / "tutorial-output"
     assert (out / "run" / "model.safetensors").is_file() and (out / "my_model.safetensors").is_file()
+    assert "after fine-tuning:" in outputs and (out / "finetune" / "model.safetensors").is_file()

@@ -60,10 +60,17 @@ def test_evaluate_on_a_damaged_data_file(kind, tmp_path, quick_run):
                       *words)
 
 
-def test_an_unreadable_picture_in_a_class_folder_is_named(tmp_path, mnist_test):
-    for i in range(4):
-        (tmp_path / "d" / str(i)).mkdir(parents=True)
-        Image.fromarray(mnist_test.images[i]).save(tmp_path / "d" / str(i) / "ok.png")
+def test_an_unreadable_picture_in_a_class_folder_is_named_and_skipped(tmp_path, mnist_test, monkeypatch):
+    """A broken picture is listed on stderr with its reason; the run goes on with the good ones."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for i in range(8):
+        (tmp_path / "d" / str(i % 4)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mnist_test.images[i]).save(tmp_path / "d" / str(i % 4) / f"ok{i}.png")
     (tmp_path / "d" / "2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
-    result = run_cli("train", "--data", tmp_path / "d", "--epochs", "1", "--out", tmp_path / "run", in_process=True)
-    assert_user_error(result, "broken.png", "not a readable image")
+    result = run_cli("train", "--data", tmp_path / "d", "--model", "conv2-fc64", "--epochs", "1", "--no-report",
+                     "--threads", "1", "--out", tmp_path / "run", in_process=True)
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("digitrec: skipped")]
+    assert len(skipped) == 1 and "broken.png" in skipped[0] and "image" in skipped[0]
+    assert "8 pictures read (digits 0 1 2 3; 1 skipped, listed above" in result.stdout
+    assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -190,3 +190,25 @@ def test_a_dataset_checks_its_shape_and_labels():
     part = ok.subset(np.array([2]))
     assert part.labels.tolist() == [10] and part.source == "x" and ok.subset(np.array([0]), "y").source == "y"
     assert datamod.Dataset(np.zeros((1, 28, 28), np.uint8), None, "u").subset(np.array([0])).labels is None
+
+
+def test_stratified_split_holds_out_a_share_of_every_digit(mnist_test):
+    data = mnist_test.subset(np.arange(200))
+    train, val = datamod.stratified_split(data, 0.2, seed=3)
+    assert len(train) + len(val) == 200
+    for digit in range(10):
+        n, held = int((data.labels == digit).sum()), int((val.labels == digit).sum())
+        assert held == max(1, round(0.2 * n)) and int((train.labels == digit).sum()) == n - held
+    again = datamod.stratified_split(data, 0.2, seed=3)[1]
+    assert np.array_equal(again.images, val.images)  # the same pictures for the same seed
+    assert not np.array_equal(datamod.stratified_split(data, 0.2, seed=4)[1].images, val.images)
+
+
+def test_stratified_split_keeps_one_of_two_and_refuses_one(mnist_test):
+    two = mnist_test.subset(np.flatnonzero(mnist_test.labels == 3)[:2], "mine")
+    train, val = datamod.stratified_split(two, 0.9)
+    assert len(train) == 1 and len(val) == 1  # never all held out
+    one = mnist_test.subset(np.concatenate([np.flatnonzero(mnist_test.labels == 3)[:2],
+                                            np.flatnonzero(mnist_test.labels == 5)[:1]]), "mine")
+    with pytest.raises(DigitrecError, match="mine/5: 1 usable picture of 5; every digit given needs at least 2"):
+        datamod.stratified_split(one, 0.2)

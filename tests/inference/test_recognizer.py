@@ -108,3 +108,29 @@ def test_an_old_model_file_without_calibration_still_loads(tmp_path):
     r = Recognizer.load(tmp_path / "old.safetensors", device="cpu")
     assert r.decline == 0.5 and "calibration" not in r.metadata
     assert r.probabilities(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+
+
+def test_api_finetune_on_pictures_and_labels(tmp_path, mnist_test):
+    """Recognizer.finetune: pictures (any kind) with their labels → a recogniser on the new model file;
+    the pictures kept, as the model sees them, in OUT/pictures/<digit>/, a blank one skipped and named."""
+    from digitrec import Recognizer
+    from digitrec.models import create_model
+    from digitrec.models.modelfile import save_model
+
+    save_model(create_model("bn-conv3-w16"), tmp_path / "small.safetensors")
+    idx = np.concatenate([np.flatnonzero(mnist_test.labels == d)[:3] for d in range(10)])
+    pictures = [white_300(mnist_test.images[i], None) for i in idx] + [Image.new("L", (40, 40), 255)]
+    labels = [int(mnist_test.labels[i]) for i in idx] + [4]
+    lines = []
+    base = Recognizer.load(tmp_path / "small.safetensors", device="cpu")
+    tuned = base.finetune(pictures, labels, out=tmp_path / "run", log=lines.append, epochs=1, min_pictures=32,
+                          batch_size=32, threads=1, measure_test=False, replay=0.2)
+    assert tuned.path == tmp_path / "run" / "model.safetensors" and tuned.threshold == base.threshold
+    assert len(list((tmp_path / "run" / "pictures").rglob("*.png"))) == 30
+    assert any("skipped picture 30: blank" in line for line in lines)
+    assert any("after fine-tuning" in line for line in lines)
+    assert tuned.predict(pictures[0]).probabilities.shape == (10,)
+    with pytest.raises(DigitrecError, match="already holds pictures"):
+        base.finetune(pictures, labels, out=tmp_path / "run")
+    with pytest.raises(DigitrecError, match="31 pictures but 2 labels"):
+        base.finetune(pictures, labels[:2], out=tmp_path / "other")

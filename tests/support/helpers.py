@@ -78,3 +78,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def picture_folder(root: Path, images: np.ndarray, labels: np.ndarray, per_digit: int = 3, side: int = 64) -> Path:
+    """root/<digit>/<i>.png: the first `per_digit` digits of each label, as side×side pictures of dark ink
+    on white paper (what a person's scans look like, not MNIST's 28×28)."""
+    from PIL import Image
+
+    for digit in range(10):
+        (root / str(digit)).mkdir(parents=True, exist_ok=True)
+        for i in np.flatnonzero(labels == digit)[:per_digit]:
+            big = Image.fromarray(255 - images[i]).resize((side, side), Image.Resampling.BICUBIC)
+            big.save(root / str(digit) / f"{i:05d}.png")
+    return root

@@ -270,3 +270,22 @@ def test_a_run_without_validation_reports_none():
 
     trainer = Trainer(cfg_for(epochs=1, batch_size=32), Dataset(images, np.arange(64) % 10, "z"), None, "unused")
     assert all(math.isnan(v) for v in trainer.validate())
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_keeps_batchnorm_statistics_and_still_trains(mnist_train, tmp_path, freeze):
+    """freeze_bn (fine-tuning): BatchNorm normalises with its running statistics, which stay as they
+    were; the weights, BatchNorm's scale and shift included, still learn."""
+    from digitrec.training.config import TrainConfig
+    from digitrec.training.loop import Trainer
+
+    cfg = TrainConfig(model="bn-conv3-w16", epochs=1, batch_size=64, lr=0.01, val_size=0, threads=1,
+                      freeze_bn=freeze)
+    trainer = Trainer(cfg, mnist_train.subset(np.arange(256)), None, tmp_path, log=lambda _: None, progress=False)
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run(checkpoints=False)
+    after = trainer.model.state_dict()
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    scales = [k for k in start if k.endswith(".weight") and k.replace("weight", "running_mean") in start]
+    assert stats and all(torch.equal(start[k], after[k]) == freeze for k in stats)
+    assert any(not torch.equal(start[k], after[k]) for k in scales)

@@ -1,11 +1,12 @@
 """`digitrec evaluate MODEL`: test accuracy, per-class precision/recall/F1, confusion matrix."""
 
 import json
+import sys
 
-from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
 from digitrec.inference.recognizer import Recognizer, default_model_path
 from digitrec.models import calibration
+from digitrec.pictures.folders import load_data
 from digitrec.training.metrics import (
     compute_metrics,
     coverage_table,
@@ -32,12 +33,16 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def run(args) -> int:
     set_threads(args.threads)
     recognizer = Recognizer.load(args.model, backend=args.backend, device=args.device)
     backend, meta = recognizer.backend, recognizer.backend.metadata
     name = args.model or "the shipped model"
-    test = datamod.load(args.data, "test", args.data_dir)
+    test = load_data(args.data, "test", args.data_dir, log=_to_stderr if args.json else print)
     if test.labels is None:
         raise DigitrecError(f"{test.source}: has no labels to evaluate against")
     probs = backend.probabilities(test.images)  # calibrated, when the file says how

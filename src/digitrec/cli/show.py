@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from digitrec.data import dataset as datamod
 from digitrec.errors import DigitrecError
+from digitrec.pictures.folders import load_data
 from digitrec.report.plots import plot_samples
 from digitrec.util.files import check_writable_file
 
@@ -24,7 +25,7 @@ def run(args) -> int:
     if not 1 <= args.n <= MAX_N:
         raise DigitrecError(f"must be between 1 and {MAX_N} (one picture), got {args.n}", field="n")
     check_writable_file(args.out, "out")
-    dataset = datamod.load(args.data, args.split, args.data_dir)
+    dataset = load_data(args.data, args.split, args.data_dir)
     if len(dataset) == 0:
         raise DigitrecError(f"{dataset.source}: holds no images")
     n = min(args.n, len(dataset))

@@ -11,6 +11,7 @@ from digitrec.errors import DigitrecError
 from digitrec.models import TTA_VIEWS
 from digitrec.training import distributed
 from digitrec.training.config import TrainConfig
+from digitrec.training.finetune import finetune_config
 from digitrec.training.recipes import RECIPES, recipe_config
 from digitrec.training.run import resume_run, train_run
 from digitrec.training.runfolder import RunFolder
@@ -27,6 +28,17 @@ def add_parser(sub) -> None:
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                    help="a tuned set of settings: fast (~99%% in one epoch), best (most accurate), classic")
     p.add_argument("--model", default=None, help=f"model name (default {_DEFAULTS.model})")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="fine-tune: start from this model file's weights and architecture ('default' = the "
+                        "shipped model), with settings for a few dozen to a few thousand of your pictures "
+                        "(3 epochs, MNIST replayed: docs/finetune.md)")
+    p.add_argument("--replay", type=float, default=None, metavar="SHARE",
+                   help="with --init: this share of the training set is MNIST digits, so MNIST is not forgotten")
+    p.add_argument("--min-pictures", type=int, default=None, metavar="N",
+                   help="with --init: repeat your pictures (each copy augmented anew) until there are N")
+    p.add_argument("--val-share", type=float, default=None, metavar="SHARE",
+                   help=f"of each digit's pictures held out for validation when --data is a folder of pictures "
+                        f"(default {_DEFAULTS.val_share})")
     p.add_argument("--epochs", type=int, default=None, help=f"default {_DEFAULTS.epochs}")
     p.add_argument("--batch-size", type=int, default=None, help=f"default {_DEFAULTS.batch_size}")
     p.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"])
@@ -62,10 +74,17 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    """Options the user gave override the recipe's values (or the defaults without a recipe)."""
+    """Options the user gave override the recipe's values (or the defaults without a recipe; with --init,
+    the fine-tuning settings for the network in that file)."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "recipe" and getattr(args, f.name, None) is not None}
-    return recipe_config(args.recipe, **given)
+    if args.init is None:
+        return recipe_config(args.recipe, **given)
+    for option in ("recipe", "model"):
+        if getattr(args, option) is not None:
+            raise DigitrecError("cannot be combined with --init: the model file gives the network and its settings",
+                                field=option)
+    return finetune_config(**given)
 
 
 def run(args) -> int:
@@ -82,6 +101,9 @@ def run(args) -> int:
         print(f"test accuracy: {result.test.accuracy:.4f}")
     print(f"trained in {result.train_seconds:.1f}s (data loaded in {result.load_seconds:.1f}s); "
           f"model saved to {result.model_path}")
+    if result.finetune is not None:
+        print(f"use it: digitrec predict --model {result.model_path} PICTURES, "
+              f"or digitrec serve --model {result.model_path}")
     if not args.no_report:
         _report(result.out_dir, args.device or "auto")
     return 0
@@ -94,7 +116,7 @@ def _train(args, dist: distributed.Dist):
     cfg = config_from_args(args)
     cfg.command = "digitrec " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     cfg.validate()
-    run = RunFolder(args.out or f"runs/{cfg.model}")
+    run = RunFolder(args.out or ("runs/finetune" if cfg.init else f"runs/{cfg.model}"))
     if run.holds_run() and not args.overwrite:
         raise DigitrecError(f"{run.path}: already holds a run; use --resume {run.path} to continue it or --overwrite")
     return train_run(cfg, run.path, progress=progress, dist=dist)

@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -29,6 +30,10 @@ SPLITS = ("train", "test")
 # Training images held out for validation unless told otherwise: every choice (recipes, calibration,
 # thresholds) is made on these, never on the test split.
 DEFAULT_VAL_SIZE = 5000
+# Reads a folder of class sub-folders (`0/` … `9/`) → (images (N, 28, 28) uint8, labels (N,) int64).
+# The data room's own reader takes MNIST-style 28×28 images only; `pictures.folders` passes one that
+# reads any picture through `preprocess`, as `predict` does (this room cannot import that one).
+FolderReader = Callable[[Path], tuple[np.ndarray, np.ndarray]]
 _IDX_NAMES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -122,15 +127,17 @@ def mnist_checksums() -> dict[str, str]:
     return dict(SHA256)
 
 
-def load(source: str | Path | None = None, split: str = "train", data_dir: str | Path | None = None) -> Dataset:
-    """Any supported source: None/"mnist" (IDX), a .csv, a .npz, a folder of IDX files or of class folders."""
+def load(source: str | Path | None = None, split: str = "train", data_dir: str | Path | None = None,
+         read_folder: FolderReader | None = None) -> Dataset:
+    """Any supported source: None/"mnist" (IDX), a .csv, a .npz, a folder of IDX files or of class folders
+    (read by `read_folder`, default: MNIST-style 28×28 images only)."""
     if source in (None, "mnist"):
         return load_mnist(split, data_dir)
     path = Path(source)
     if not path.exists():
         raise DigitrecError(f"{path}: file not found")
     if path.is_dir():
-        return _load_folder(path, split)
+        return _load_folder(path, split, read_folder or read_image_folder)
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         images, labels = read_kaggle_csv(path)
@@ -144,14 +151,24 @@ def load(source: str | Path | None = None, split: str = "train", data_dir: str |
     raise DigitrecError(f"{path}: unknown data format (expected .csv, .npz, or a folder)")
 
 
-def _load_folder(path: Path, split: str) -> Dataset:
-    """A folder holding MNIST IDX files, `train/` and `test/` class folders, or class folders."""
+def class_folder(source: str | Path | None, split: str = "train") -> Path | None:
+    """The folder of class sub-folders that `load(source, split)` reads, or None when `source` is
+    something else (MNIST, a file, a folder of IDX files)."""
+    if source in (None, "mnist") or not Path(source).is_dir():
+        return None
+    path = Path(source)
     if any((path / f"{_IDX_NAMES[split][0]}{ext}").exists() for ext in ("", ".gz")):
+        return None
+    return path / split if (path / split).is_dir() else path
+
+
+def _load_folder(path: Path, split: str, read_folder: FolderReader) -> Dataset:
+    """A folder holding MNIST IDX files, `train/` and `test/` class folders, or class folders."""
+    classes = class_folder(path, split)
+    if classes is None:
         return load_mnist(split, path, download=False)
-    if (path / split).is_dir():
-        path = path / split
-    images, labels = read_image_folder(path)
-    return Dataset(images, labels, str(path))
+    images, labels = read_folder(classes)
+    return Dataset(images, labels, str(classes))
 
 
 def train_val_split(train: Dataset, n_val: int = DEFAULT_VAL_SIZE, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -163,3 +180,20 @@ def train_val_split(train: Dataset, n_val: int = DEFAULT_VAL_SIZE, seed: int = 0
         train.subset(np.sort(order[n_val:]), f"{train.source}[train]"),
         train.subset(np.sort(order[:n_val]), f"{train.source}[val]"),
     )
+
+
+def stratified_split(data: Dataset, share: float, seed: int = 0, minimum: int = 2) -> tuple[Dataset, Dataset]:
+    """Hold out `share` of each label's images (at least one, never all), the same ones for every run with
+    `seed`: for a person's own pictures, every digit they gave is both learnt from and checked on, so a
+    label with fewer than `minimum` images is an error naming its folder."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    held = []
+    for label in np.unique(data.labels):
+        idx = order[data.labels[order] == label]  # this label's images, in the seed's order
+        if len(idx) < minimum:
+            raise DigitrecError(f"{data.source}/{label}: {len(idx)} usable picture of {label}; every digit given "
+                                f"needs at least {minimum} (one to learn from, one held out to check on)")
+        held.append(idx[:min(len(idx) - 1, max(1, round(share * len(idx))))])
+    val = np.sort(np.concatenate(held))
+    train = np.setdiff1d(np.arange(len(data)), val)
+    return data.subset(train, f"{data.source}[train]"), data.subset(val, f"{data.source}[val]")

@@ -7,10 +7,10 @@ server, so they cannot disagree.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,22 +19,23 @@ from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
 from digitrec.inference.numbers import Box, emissions, parts, share_probabilities
 from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
-from digitrec.models.modelfile import load_model
+from digitrec.models.modelfile import load_model, shipped_model_path, shipped_number_reader_path
 from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.preprocess import Preprocessed, preprocess
 from digitrec.pictures.segment import MAX_DIGITS, line, too_many_digits
+from digitrec.util.files import atomic_write, check_writable_dir
 
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
 
 
 def default_model_path() -> Path:
-    """The small model shipped inside the package (src/digitrec/weights/default.safetensors)."""
-    return Path(str(resources.files("digitrec") / "weights" / "default.safetensors"))
+    """The model shipped inside the package (src/digitrec/weights/default.safetensors)."""
+    return shipped_model_path()
 
 
 def number_reader_path() -> Path:
     """The line reader shipped inside the package (weights/numbers.safetensors, recipe `numbers`)."""
-    return Path(str(resources.files("digitrec") / "weights" / "numbers.safetensors"))
+    return shipped_number_reader_path()
 
 
 @dataclass
@@ -97,9 +98,10 @@ class Recognizer:
     the methods below: `predict`/`predict_many` for digits, `read_number`/`read_numbers` for numbers.
     """
 
-    def __init__(self, backend: Backend, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, backend: Backend, threshold: float = DEFAULT_THRESHOLD, path: Path | None = None) -> None:
         self.backend = backend
         self.threshold = check_threshold(threshold)
+        self.path = path  # the model file, when loaded from one (fine-tuning starts from it)
         self.decline = decline_threshold(backend.metadata)  # "not a digit" at or above this probability
         self._reader: torch.nn.Module | bool | None = None  # the line reader, loaded on the first number
 
@@ -112,11 +114,35 @@ class Recognizer:
             path = default_model_path()
             if not path.is_file():
                 raise DigitrecError(f"{path}: the default model is missing from this installation; use --model FILE")
-        return cls(load_backend(path, backend=backend, device=device), threshold)
+        return cls(load_backend(path, backend=backend, device=device), threshold, Path(path))
 
     @property
     def metadata(self) -> dict[str, Any]:
         return self.backend.metadata
+
+    def finetune(self, pictures: str | Path | Sequence[ImageSource], labels: Sequence[int] | None = None,
+                 out: str | Path = "runs/finetune", log: Callable[[str], None] = print,
+                 **settings: Any) -> "Recognizer":
+        """Teach this recogniser someone's own digits; returns a Recognizer on the fine-tuned model.
+
+        `pictures` is a folder of digit folders (DIR/0 … DIR/9; `labels` None), or pictures (paths,
+        bytes, PIL images, arrays) with their `labels`, which are saved as the model sees them in
+        OUT/pictures/<digit>/ (the run's data, so `digitrec train --resume OUT` works). The run is
+        `digitrec train --init THIS_MODEL --data ... --out OUT` (training.finetune); `settings` override
+        its TrainConfig fields (e.g. epochs=5, measure_test=False)."""
+        from digitrec.training.finetune import finetune_config
+        from digitrec.training.run import train_run
+
+        if self.path is None or self.backend.name != "torch":
+            raise DigitrecError("fine-tuning needs a recogniser loaded from a .safetensors model file with the "
+                                "torch backend", field="model")
+        data = Path(pictures) if labels is None else Path(out) / "pictures"
+        cfg = finetune_config(str(self.path), data=str(data), **settings)
+        cfg.validate()
+        if labels is not None:
+            save_pictures(pictures, labels, data, log)
+        result = train_run(cfg, out, log=log, progress=False)
+        return Recognizer.load(result.model_path, threshold=self.threshold, device=cfg.device)
 
     def predict(self, image: ImageSource, name: str | None = None) -> Prediction:
         """One picture of one digit (path, bytes, PIL image or array) → its Prediction."""
@@ -212,6 +238,37 @@ class Recognizer:
                               True, p_not)
         digit, p = top3[0]
         return Prediction(digit, p, digits, top3, p < self.threshold, False, pre.image, pre.source, False, p_not)
+
+
+def save_pictures(pictures: Sequence[ImageSource], labels: Sequence[int], folder: Path,
+                  log: Callable[[str], None] = print) -> int:
+    """Each picture, preprocessed (what the model sees), as folder/<label>/<i>.png: a folder of digit
+    folders for `--data`. Unreadable and blank pictures are skipped and named; returns how many were saved."""
+    from PIL import Image
+
+    if len(pictures) != len(labels):
+        raise DigitrecError(f"{len(pictures)} pictures but {len(labels)} labels", field="labels")
+    if any(not isinstance(y, (int, np.integer)) or not 0 <= y < DIGITS for y in labels):
+        raise DigitrecError("every label must be a digit 0-9", field="labels")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise DigitrecError(f"{folder}: already holds pictures of an earlier run; choose another out folder",
+                            field="out")
+    check_writable_dir(folder, "out")
+    saved = 0
+    for i, (picture, label) in enumerate(zip(pictures, labels)):
+        try:
+            pre = preprocess(picture, f"picture {i}" if not isinstance(picture, (str, Path)) else None)
+        except DigitrecError as exc:
+            log(f"digitrec: skipped {exc}")
+            continue
+        if pre.blank:
+            log(f"digitrec: skipped {pre.source}: blank (no ink found)")
+            continue
+        buf = io.BytesIO()
+        Image.fromarray(pre.image).save(buf, format="PNG")
+        atomic_write(folder / str(int(label)) / f"{i:05d}.png", buf.getvalue())
+        saved += 1
+    return saved
 
 
 def number_from(digits: list[Prediction], source: str) -> NumberReading:

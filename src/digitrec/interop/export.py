@@ -82,10 +82,11 @@ def calibration_images(n: int = CALIBRATION_IMAGES, data: str | None = None, dat
                        seed: int = 0) -> np.ndarray:
     """`n` random training images (uint8 (n, 28, 28)) from the training part of the usual split."""
     from digitrec.data import dataset as datamod
+    from digitrec.pictures.folders import load_data
 
     if n < 1:
         raise DigitrecError(f"must be at least 1, got {n}", field="calibration_images")
-    full, held_out = datamod.load(data, "train", data_dir), datamod.DEFAULT_VAL_SIZE
+    full, held_out = load_data(data, "train", data_dir), datamod.DEFAULT_VAL_SIZE
     # Leave out training's validation images when there are enough: calibration then sees only
     # images the model was trained on (a small dataset is used whole).
     train = datamod.train_val_split(full, held_out)[0] if len(full) > 2 * held_out else full

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,16 @@ from digitrec.util.files import atomic_path
 FORMAT = "digitrec-model"
 CHECKPOINT_FORMAT = "digitrec-checkpoint"
 FORMAT_VERSION = 1
+
+
+def shipped_model_path() -> Path:
+    """The model shipped inside the package (src/digitrec/weights/default.safetensors)."""
+    return Path(str(resources.files("digitrec") / "weights" / "default.safetensors"))
+
+
+def shipped_number_reader_path() -> Path:
+    """The line reader shipped inside the package (weights/numbers.safetensors, recipe `numbers`)."""
+    return Path(str(resources.files("digitrec") / "weights" / "numbers.safetensors"))
 
 
 def versions() -> dict[str, str]:

@@ -24,6 +24,7 @@ from digitrec.errors import DigitrecError
 from digitrec.inference.backends import load_backend
 from digitrec.models import list_models
 from digitrec.models.modelfile import read_metadata
+from digitrec.pictures.folders import load_data
 from digitrec.report import plots
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import Metrics, compute_metrics, digit_answers, ece, reliability
@@ -92,7 +93,7 @@ def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | Non
                          "so the report shows its training curves only.")
         return None
     if data is not None:
-        test = datamod.load(data, "test", data_dir)
+        test = load_data(data, "test", data_dir)
     else:
         cfg = TrainConfig.from_dict(run.metadata.get("training", {}))
         cfg.data_dir = data_dir or cfg.data_dir

@@ -15,7 +15,7 @@ from digitrec.util.device import pick_device
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # fields whose default is None: the type a value must have when there is one
 _OPTIONAL: dict[str, type] = {"threads": int, "data": str, "data_dir": str, "test_data": str,
-                                                "recipe": str, "command": str}
+                              "recipe": str, "command": str, "init": str}
 SCHEDULES = ("constant", "onecycle", "linear")
 
 
@@ -50,6 +50,12 @@ class TrainConfig:
     styles: float = 0.0  # share of the training set that is digits redrawn with the world's writing habits
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+    # fine-tuning (training.finetune): start from a model file's weights ("default" = the shipped model)
+    init: str | None = None
+    replay: float = 0.0  # share of the fine-tuning set that is MNIST training digits, so MNIST is not forgotten
+    min_pictures: int = 0  # repeat the user's pictures (each copy augmented anew) until there are this many
+    freeze_bn: bool = False  # keep BatchNorm's running statistics: fine-tuning batches would otherwise replace them
+    val_share: float = 0.2  # of each digit's pictures held out for validation, when the data is a picture folder
     command: str | None = None  # the command line that started the run, kept in the model file
 
     @classmethod
@@ -87,6 +93,12 @@ class TrainConfig:
             (0 <= self.styles < 0.5, "styles", f"must be in [0, 0.5), got {self.styles}"),
             (self.not_digits + self.styles < 0.9, "not_digits",
              "the synthetic shares (--not-digits, --styles) must leave a tenth for real digits"),
+            (0 <= self.replay < 1, "replay", f"must be in [0, 1), got {self.replay}"),
+            (self.min_pictures >= 0, "min_pictures", f"must be 0 or more, got {self.min_pictures}"),
+            (0 < self.val_share < 1, "val_share", f"must be in (0, 1), got {self.val_share}"),
+            (not self.init or self.val_size > 0, "val_size", "fine-tuning (--init) needs held-out pictures to measure"),
+            (self.init or not self.replay, "replay", "goes with --init (fine-tuning a model file)"),
+            (self.init or not self.min_pictures, "min_pictures", "goes with --init (fine-tuning a model file)"),
             (self.model in list_models(), "model",
              f"unknown model {self.model!r}; choose from {', '.join(list_models())}"),
         ]

@@ -26,6 +26,7 @@ from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoi
 from digitrec.models.predict import predict_proba, to_input
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
+from digitrec.training.finetune import init_path, init_weights
 from digitrec.training.metrics import digit_answers
 from digitrec.training.native import optim
 from digitrec.training.native.flatparams import flatten_parameters
@@ -109,6 +110,8 @@ class Trainer:
         self.device = self.dist.start(pick_device(cfg.device), cfg.threads, cfg.batch_size)
         torch.manual_seed(cfg.seed)
         self.model = create_model(cfg.model, **cfg.model_arguments()).to(self.device)
+        if cfg.init:  # fine-tuning: start from a model file's weights (a resumed run then loads its checkpoint)
+            load_state(self.model, init_weights(cfg.init), init_path(cfg.init))
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.net = self.dist.wrap(self.model, cfg.seed)  # net: DDP around model, or model itself
@@ -159,6 +162,10 @@ class Trainer:
     def _epoch(self, epoch: int) -> EpochStats:
         cfg, model = self.cfg, self.model
         model.train()
+        if cfg.freeze_bn:  # normalise with the statistics the model was trained with (fine-tuning)
+            for layer in model.modules():
+                if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    layer.eval()
         start = time.perf_counter()
         order = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
         total_steps = self.steps_per_epoch * cfg.epochs

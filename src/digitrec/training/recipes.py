@@ -38,6 +38,14 @@ RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05}
 # training digits, for groups of ink that hold several digits (training/lines.py, docs/predict.md)
 RECIPES["numbers"] = dict(model="line-ctc", epochs=12, batch_size=64, optimizer="adamw", lr=2e-3,
                           weight_decay=1e-4, schedule="onecycle", warmup=0.1, bf16=True)
+# Fine-tuning a model file on a person's own pictures (`train --init MODEL`): not a recipe of its own
+# (the network comes from the file), the settings that `training.finetune` starts from. A short
+# schedule, augmentation made for people's pictures, three quarters of the training set MNIST digits
+# replayed and an EMA of the weights that starts at the model's own, so that MNIST is not forgotten
+# (chosen on validation: docs/finetune.md).
+FINETUNE: dict = dict(epochs=3, batch_size=128, optimizer="adamw", lr=2e-3, weight_decay=5e-4,
+                      schedule="onecycle", warmup=0.1, label_smoothing=0.1, augment="digits", ema=0.98, bf16=True,
+                      channels_last=True, replay=0.75, min_pictures=1500)
 
 
 def check_recipe(name: str) -> None:

@@ -17,6 +17,8 @@ from torch import nn
 from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters, reads
 from digitrec.models.predict import predict_proba
+from digitrec.pictures.folders import load_data
+from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
@@ -36,21 +38,39 @@ class RunResult:
     test: Metrics | None
     load_seconds: float
     train_seconds: float
+    finetune: dict | None = None  # a run with --init: the figures before and after (training.finetune)
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, datamod.Dataset | None, dict]:
     """(train, validation, test or None, data info for the model file)."""
-    full = datamod.load(cfg.data, "train", cfg.data_dir)
-    train, val = datamod.train_val_split(full, cfg.val_size)
+    full = load_data(cfg.data, "train", cfg.data_dir)
+    train, val = split_validation(cfg, full)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
-    test = load_test_data(cfg) if cfg.measure_test else None
+    test = load_test_data(cfg) if cfg.measure_test and (not cfg.init or _own_test(cfg)) else None
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
-    train, info["synthetic"] = with_synthetic(cfg, train)
+    if cfg.init:
+        replay = finetune.mnist_split(cfg)[0] if cfg.replay > 0 else None
+        train, info["finetune"] = finetune.training_set(cfg, train, replay)
+    else:
+        train, info["synthetic"] = with_synthetic(cfg, train)
     if cfg.data in (None, "mnist"):
         info["mnist_sha256"] = datamod.mnist_checksums()
     return train, val, test, info
+
+
+def split_validation(cfg: TrainConfig, full: datamod.Dataset) -> tuple[datamod.Dataset, datamod.Dataset]:
+    """(train, validation): a person's picture folder holds out `val_share` of each digit; any other
+    source a fixed random `val_size` images."""
+    if datamod.class_folder(cfg.data, "train") is not None:
+        return datamod.stratified_split(full, cfg.val_share, cfg.seed)
+    return datamod.train_val_split(full, cfg.val_size)
+
+
+def _own_test(cfg: TrainConfig) -> bool:
+    """Whether the run's data has a test split of its own (--test-data, or DIR/test beside DIR/train)."""
+    return bool(cfg.test_data) or datamod.class_folder(cfg.data, "test") == Path(str(cfg.data)) / "test"
 
 
 def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Dataset, dict]:
@@ -76,16 +96,16 @@ def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dat
 
 def validation_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset | None]:
     """The validation digits a run with `cfg` held out, and its validation non-digits (or None)."""
-    val = datamod.train_val_split(datamod.load(cfg.data, "train", cfg.data_dir), cfg.val_size)[1]
+    val = split_validation(cfg, load_data(cfg.data, "train", cfg.data_dir))[1]
     return val, validation_non_digits(cfg, val)
 
 
 def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
     """The labelled test set a run is measured on: --test-data, else the source's own test split."""
     if cfg.test_data:
-        return datamod.load(cfg.test_data, "test", cfg.data_dir)
-    if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz"):
-        return datamod.load(cfg.data, "test", cfg.data_dir)
+        return load_data(cfg.test_data, "test", cfg.data_dir)
+    if cfg.data in (None, "mnist") or str(cfg.data).endswith(".npz") or _own_test(cfg):
+        return load_data(cfg.data, "test", cfg.data_dir)
     return None  # a single labelled CSV or class folder: validation is all there is
 
 
@@ -120,6 +140,7 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     train, val, test, info = load_run_data(cfg)
     load_seconds = time.perf_counter() - t0
     trainer = Trainer(cfg, train, val, run.path, log=log, progress=progress, dist=dist)
+    figures = finetune.before(cfg, val, trainer.device, trainer.log) if cfg.init and trainer.dist.is_main else None
     if resume and run.holds_run():
         trainer.resume()
         trainer.log(f"resuming {run.path} after epoch {trainer.start_epoch - 1}")
@@ -136,10 +157,13 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if test is not None and test.labels is not None:
         metrics = compute_metrics(test.labels, digit_answers(predict_proba(model, test.images, device=trainer.device)))
     meta = model_metadata(cfg, history, info, metrics.accuracy if metrics else None, model)
-    if len(val):
+    if figures is not None:
+        meta.update(finetune.after(cfg, model, val, figures, trainer.device, trainer.log))
+        meta["metrics"]["val_accuracy"] = figures["val_after"]
+    elif len(val):
         meta.update(validate_and_calibrate(cfg, model, val, trainer.device, meta["metrics"]))
     path = run.save_model(model.cpu(), meta)
-    return RunResult(run.path, path, history, metrics, load_seconds, train_seconds)
+    return RunResult(run.path, path, history, metrics, load_seconds, train_seconds, figures)
 
 
 def validate_and_calibrate(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, device,

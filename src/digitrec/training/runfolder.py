@@ -5,6 +5,7 @@
     RUN/history.json, .csv      each epoch's loss, accuracy, seconds and the running total
     RUN/model.safetensors       the finished model (written last)
     RUN/report.html, *.png      figures (digitrec.report)
+    RUN/pictures/<digit>/       the pictures `Recognizer.finetune` was given, as the model sees them (its --data)
 
 Training, resuming, ensembles and the report all go through `RunFolder`, so the
 file names and formats are defined here and nowhere else.
