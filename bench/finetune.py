@@ -24,13 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# Python puts this script's folder first on sys.path, where bench/numbers.py would hide the standard
-# library's `numbers` module from NumPy: drop it, and put the checkout's src/ first instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from digitrec.data import load_mnist  # noqa: E402
 from digitrec.models.modelfile import load_model, shipped_model_path  # noqa: E402

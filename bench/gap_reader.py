@@ -3,7 +3,7 @@
 It split the ink into connected blobs, cut a blob much wider than tall at its emptiest columns (and
 tried a few other cuts), and let the model pick the reading whose digits were on average most
 probable. Copied from src/digitrec/pictures/segment.py and inference/recognizer.py as they were at
-commit d3b89b5, unchanged but for imports; only bench/numbers.py uses it.
+commit d3b89b5, unchanged but for imports; only bench/number_reading.py uses it.
 """
 
 from __future__ import annotations

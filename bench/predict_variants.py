@@ -5,7 +5,7 @@ For every picture variant in `digitrec.synthetic.VARIANTS` (black on white 300×
 the 10,000 test digits is turned into such a picture, preprocessed exactly as
 `digitrec predict` does, and classified; the table compares each accuracy with
 the model's plain MNIST accuracy (goal: within 1 point). Whole numbers have their own
-benchmark: bench/numbers.py.
+benchmark: bench/number_reading.py.
 
     python bench/predict_variants.py [--model FILE] [--limit N] [--workers K]
 

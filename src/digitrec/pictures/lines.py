@@ -9,7 +9,7 @@ Four kinds, each a number of 2-6 digits:
   rotation, JPEG.
 
 The number reader's scorer is trained on lines drawn from training digits (training/synthetic.py),
-its constants are chosen on lines from the validation digits, and bench/numbers.py measures it on
+its constants are chosen on lines from the validation digits, and bench/number_reading.py measures it on
 lines from the test digits: the same drawing, three disjoint sets of digits.
 """
 

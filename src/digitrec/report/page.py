@@ -89,7 +89,7 @@ def locate(target: str | Path) -> RunFiles:
 def report_test_data(run: RunFiles, data: str | None = None, data_dir: str | None = None) -> datamod.Dataset | None:
     """`data` if given, else the test split of what the model was trained on; None when there is none."""
     if run.metadata.get("arch") in list_models("line"):
-        run.notes.append("A line reader reads numbers, not single digits: its measure is bench/numbers.py, "
+        run.notes.append("A line reader reads numbers, not single digits: its measure is bench/number_reading.py, "
                          "so the report shows its training curves only.")
         return None
     if data is not None:

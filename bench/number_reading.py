@@ -1,6 +1,6 @@
 """Reading whole numbers: digitrec's reader against the gap-splitting reader it replaced, in one run.
 
-    python bench/numbers.py [--n 1000] [--model FILE] [--split test|validation]
+    python bench/number_reading.py [--n 1000] [--model FILE] [--split test|validation]
 
 For each kind of set (testing/numbers.py: apart, touching, overlapping, photographed; 2-6 digits
 each, built from MNIST test digits, or with --split validation from the held-out validation digits,
