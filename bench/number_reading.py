@@ -12,23 +12,20 @@ the current reader and the baseline (bench/gap_reader.py), taking turns.
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import statistics
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
+
+from digitrec.data import load_mnist, train_val_split
+from digitrec.inference.recognizer import Recognizer
+from digitrec.testing.numbers import KINDS, number_set
+
 HERE = Path(__file__).resolve().parent
-# This file shares its name with the standard library's `numbers`, which numpy imports: keep bench/ off the path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from digitrec.data import load_mnist, train_val_split  # noqa: E402
-from digitrec.inference.recognizer import Recognizer  # noqa: E402
-from digitrec.testing.numbers import KINDS, number_set  # noqa: E402
 
 
 def load_baseline():
@@ -48,6 +45,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", default="torch", help="the digit model's backend: torch (predict's default) or "
+                                                      "onnx (serve's)")
     return p.parse_args()
 
 
@@ -87,13 +86,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    recognizer = Recognizer.load(args.model, device="cpu")
+    recognizer = Recognizer.load(args.model, backend=args.backend, device="cpu")
     images, labels = digits(args.split)
     readers = {"digitrec": lambda p: recognizer.read_number(p).text}
     if not args.no_baseline:
         gap_reader = load_baseline()
         readers["gap-splitting (before)"] = lambda p: gap_reader.read(recognizer, p)
-    print(f"{args.split} digits, {args.n} numbers per set")
+    print(f"{args.split} digits, {args.n} numbers per set, digit model on {args.backend}, {args.threads} threads")
     print(f"{'set':<14} {'reader':<24} {'numbers':>8} {'digits':>8} {'ms/number':>10}")
     for k, kind in enumerate(args.kinds.split(",")):
         pictures = number_set(kind, args.n, images, labels, np.random.default_rng(args.seed * 100 + k))
