@@ -8,9 +8,9 @@ Four kinds, each a number of 2-6 digits:
 - photographed: one of the three above, photographed: uneven light, sensor noise, a slight
   rotation, JPEG.
 
-The number reader's scorer is trained on lines drawn from training digits (training/synthetic.py),
-its constants are chosen on lines from the validation digits, and bench/number_reading.py measures it on
-lines from the test digits: the same drawing, three disjoint sets of digits.
+The number reader's line model is trained on lines drawn from training digits (training/lines.py),
+its settings are chosen on lines from the validation digits, and bench/number_reading.py measures it
+on lines from the test digits: the same drawing, three disjoint sets of digits (docs/numbers.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pictures of whole numbers made from real MNIST digits, for the number reader's tests and benchmark.
 
 The drawing lives in `pictures.lines` (training draws its number lines there too); this is the
-tests' and the benchmark's view of it: (picture, the number it shows). docs/predict.md says how to
+tests' and the benchmark's view of it: (picture, the number it shows). docs/numbers.md says how to
 rebuild the benchmark's sets.
 """
 
