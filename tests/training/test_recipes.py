@@ -10,13 +10,14 @@ import torch
 from helpers import assert_user_error, run_cli
 
 from digitrec.inference.backends import load_backend
-from digitrec.models import reads
+from digitrec.models import list_models, reads
 from digitrec.training.recipes import RECIPES, recipe_config
 
 QUICK = ["--subset", "1500", "--val-size", "500", "--threads", "1", "--quiet"]
 
 
-DIGIT_RECIPES = sorted(n for n in RECIPES if reads(RECIPES[n]["model"]) == "digit")
+# every recipe but the line reader's (a recipe naming an unknown model stays in, and fails below)
+DIGIT_RECIPES = sorted(n for n in RECIPES if RECIPES[n]["model"] not in list_models("line"))
 
 
 def test_the_numbers_recipe_trains_the_line_reader():

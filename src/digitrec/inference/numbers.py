@@ -89,16 +89,14 @@ TEN = 10  # the digits; a digit model that can decline adds an eleventh answer, 
 
 
 def share_probabilities(emission: Emission, digit_model: np.ndarray) -> np.ndarray:
-    """A share's probabilities as SHARES_READ_BY says, in the digit model's layout: when the digit model can
-    say "not a digit", its say stands, so a letter written into a number is not read as a digit."""
+    """A share's ten digit probabilities as SHARES_READ_BY says. A share never takes the digit model's
+    "not a digit": cut from its neighbour, it keeps a piece of it, and the digit model (which learnt
+    that two overlapping digits are no digit) declined so many shares that touching numbers fell from
+    92% to 68% on validation. A letter is still flagged when it stands apart from the digits."""
     line = digit_probabilities(emission).astype(np.float64)
     digits = digit_model[:TEN].astype(np.float64)
     joint = {"line": line, "digit": digits, "both": line * digits}[SHARES_READ_BY]
-    joint = joint / max(float(joint.sum()), 1e-12)
-    if len(digit_model) > TEN:
-        p_not = float(digit_model[TEN])
-        joint = np.append(joint * (1.0 - p_not), p_not)
-    return joint.astype(np.float32)
+    return (joint / max(float(joint.sum()), 1e-12)).astype(np.float32)
 
 
 def digit_probabilities(emission: Emission) -> np.ndarray:
