@@ -61,3 +61,24 @@ def test_calibrate_writes_the_metadata_a_model_file_keeps():
     assert cal["fitted_on"] == "validation: 3000 digits and 500 synthetic non-digits"
     assert meta["rejection"]["validation_digits_declined"] <= 0.0025
     assert "rejection" not in calibrate(digits[:, :10], labels)  # a 10-class model cannot decline
+
+
+def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
+    """A crossed 7 is a digit: the threshold declines at most the budget of each habit's validation digits."""
+    labels = np.arange(3000) % 10
+    digits = np.full((3000, 11), 0.01, np.float32)
+    digits[np.arange(3000), labels] = 0.89  # digits, hardly "not a digit" ...
+    labels[::9] = (labels[::9] + 1) % 10  # ... and right 89% of the time, as 0.89 says (a temperature near 1)
+    others = np.full((500, 11), 0.005, np.float32)
+    others[:, NOT_A_DIGIT] = 0.95
+    crossed = np.full((400, 11), 0.01, np.float32)
+    crossed[:, 7], crossed[:, NOT_A_DIGIT] = 0.89, 0.01
+    crossed[:40, 7], crossed[:40, NOT_A_DIGIT] = 0.09, 0.81  # a tenth of the crossed 7s look like no digit
+    crossed[:40, NOT_A_DIGIT] += np.linspace(0, 0.08, 40)
+    crossed[:40, 7] -= np.linspace(0, 0.08, 40)
+    plain = calibrate(digits, labels, others)["rejection"]
+    meta = calibrate(digits, labels, others, {"7-crossbar": crossed})["rejection"]
+    assert plain["not_digit_threshold"] == 0.5
+    assert meta["not_digit_threshold"] > 0.5 and meta["validation_restyled_declined"]["7-crossbar"] <= 0.0025
+    assert meta["validation_non_digits_declined"] == 1.0
+    assert "validation_restyled_declined" not in plain

@@ -5,7 +5,9 @@
   as softmax(log p / T) (models.calibration). Label smoothing, which the recipes use, leaves a
   network under-confident (a clear digit at 90%); T < 1 gives it back its confidence.
 - The "not a digit" threshold: the lowest not-a-digit probability, at least one half, that declines
-  at most `MAX_DIGITS_DECLINED` of the validation digits.
+  at most `MAX_DIGITS_DECLINED` of the validation digits, and of the validation digits redrawn with
+  each writing habit of pictures.styles (a crossed 7 or an open 4 is a digit; at one half the
+  shipped model declined 0.85-0.95% of those, docs/honesty.md).
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def decline_threshold(p_not_digit: np.ndarray, max_declined: float = MAX_DIGITS_
     return 1.0
 
 
-def calibrate(raw_digits: np.ndarray, digit_labels: np.ndarray, raw_other: np.ndarray | None = None) -> dict:
+def calibrate(raw_digits: np.ndarray, digit_labels: np.ndarray, raw_other: np.ndarray | None = None,
+              raw_restyled: dict[str, np.ndarray] | None = None) -> dict:
     """Metadata for a model file: {"calibration": …, "rejection": …} from raw validation probabilities of
-    digits (N, C) and, for a model that can decline, of non-digits (M, C)."""
+    digits (N, C) and, for a model that can decline, of non-digits (M, C) and of digits redrawn with each
+    writing habit ({habit: (K, C)}; they set the threshold, not the temperature)."""
     probs, labels = raw_digits, digit_labels
     if raw_other is not None and len(raw_other):
         probs = np.concatenate([raw_digits, raw_other])
@@ -51,10 +55,14 @@ def calibrate(raw_digits: np.ndarray, digit_labels: np.ndarray, raw_other: np.nd
         "ece_before": round(ece(probs, labels), 5), "ece_after": round(ece(after, labels), 5)}}
     if raw_digits.shape[1] > NOT_A_DIGIT:
         digits_p = with_temperature(raw_digits, t)[:, NOT_A_DIGIT]
-        threshold = decline_threshold(digits_p)
+        styled_p = {h: with_temperature(p, t)[:, NOT_A_DIGIT] for h, p in (raw_restyled or {}).items() if len(p)}
+        threshold = max([decline_threshold(digits_p)] + [decline_threshold(p) for p in styled_p.values()])
         other_p = with_temperature(raw_other, t)[:, NOT_A_DIGIT] if raw_other is not None else np.zeros(0)
         meta["rejection"] = {"not_digit_threshold": round(threshold, 6),
                              "validation_digits_declined": round(float((digits_p >= threshold).mean()), 5),
                              "validation_non_digits_declined": round(float((other_p >= threshold).mean()), 5)
                              if len(other_p) else None}
+        if styled_p:
+            meta["rejection"]["validation_restyled_declined"] = {
+                h: round(float((p >= threshold).mean()), 5) for h, p in styled_p.items()}
     return meta

@@ -22,7 +22,7 @@ from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import compute_metrics, digit_answers
 from digitrec.training.recipes import check_recipe, recipe_config
-from digitrec.training.run import load_test_data, resume_run, train_run, validation_data
+from digitrec.training.run import load_test_data, resume_run, train_run, validation_data, validation_restyled
 from digitrec.training.runfolder import RunFolder
 
 
@@ -124,4 +124,5 @@ def calibrate_ensemble(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     if not len(val):
         return {}
     raw_others = predict_proba(model, others.images) if others is not None else None
-    return calibrate(predict_proba(model, val.images), val.labels, raw_others)
+    restyled = {h: predict_proba(model, images) for h, images in validation_restyled(cfg, val).items()}
+    return calibrate(predict_proba(model, val.images), val.labels, raw_others, restyled)

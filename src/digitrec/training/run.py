@@ -17,6 +17,7 @@ from torch import nn
 from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters, reads
 from digitrec.models.predict import predict_proba
+from digitrec.pictures import styles
 from digitrec.pictures.folders import load_data
 from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
@@ -28,6 +29,7 @@ from digitrec.training.runfolder import RunFolder
 from digitrec.training.synthetic import nondigit_bank, styled_bank
 
 VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can decline
+RESTYLED_SEED = 21  # the validation digits' restyling stream (training's is 0, bench/honesty.py's 7)
 
 
 @dataclass
@@ -94,8 +96,18 @@ def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dat
     return nondigit_bank(min(VAL_NON_DIGITS, len(val)), val, seed=1, tag="val")
 
 
+def validation_restyled(cfg: TrainConfig, val: datamod.Dataset) -> dict[str, np.ndarray]:
+    """For a model that can decline: the validation digits of each habit's class redrawn with that habit
+    (pictures.styles), which the "not a digit" threshold must leave as digits. Empty otherwise."""
+    if not cfg.not_digits or not len(val):
+        return {}
+    rng = np.random.default_rng(RESTYLED_SEED)
+    return {h: styles.restyle(val.images, val.labels, h, rng) for h in styles.HABITS}
+
+
 def validation_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset | None]:
-    """The validation digits a run with `cfg` held out, and its validation non-digits (or None)."""
+    """The validation digits a run with `cfg` held out, and its validation non-digits (or None); the
+    restyled validation digits come from `validation_restyled`."""
     val = split_validation(cfg, load_data(cfg.data, "train", cfg.data_dir))[1]
     return val, validation_non_digits(cfg, val)
 
@@ -176,7 +188,8 @@ def validate_and_calibrate(cfg: TrainConfig, model: nn.Module, val: datamod.Data
     metrics["val_accuracy"] = float((digit_answers(raw) == val.labels).mean())
     others = validation_non_digits(cfg, val)
     raw_others = predict_proba(model, others.images, device=device) if others is not None else None
-    return calibrate(raw, val.labels, raw_others)
+    restyled = {h: predict_proba(model, images, device=device) for h, images in validation_restyled(cfg, val).items()}
+    return calibrate(raw, val.labels, raw_others, restyled)
 
 
 def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,
