@@ -15,7 +15,8 @@ import pytest
 from helpers import run_cli
 from live_server import live_server, shipped_model
 
-from digitrec.testing.synthetic import VARIANTS, number_picture
+from digitrec.testing.numbers import KINDS, number_set
+from digitrec.testing.synthetic import VARIANTS
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +66,11 @@ def test_digits_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_p
 
 
 def numbers(mnist_test, rng):
-    """(name, picture) of 2-5 digit numbers whose digits stand apart, touch and overlap."""
-    for kind, gaps in (("apart", (4, 9)), ("touching", (0, 1)), ("overlapping", (-5, -2))):
-        for k in range(4):
-            picks = rng.choice(len(mnist_test.images), size=int(rng.integers(2, 6)), replace=False)
-            gap = [int(g) for g in rng.integers(gaps[0], gaps[1], size=len(picks) - 1)]
-            yield f"{kind}-{k}.png", number_picture([mnist_test.images[i] for i in picks], gap)
+    """(name, picture) from the number benchmark's four sets (bench/number_reading.py): 2-6 digits that
+    stand apart, touch, overlap, or are photographed (a JPEG)."""
+    for kind in KINDS:
+        for k, (picture, _) in enumerate(number_set(kind, 3, mnist_test.images, mnist_test.labels, rng)):
+            yield f"{kind}-{k}.{'jpg' if isinstance(picture, bytes) else 'png'}", picture
 
 
 def test_numbers_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_path):
@@ -85,3 +85,4 @@ def test_numbers_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_
             assert len(mine["digits"]) == len(http["digits"])
             for a, b in zip(mine["digits"], http["digits"]):
                 same_digit(a, b)
+                assert a["box"] == b["box"]

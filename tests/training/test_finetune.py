@@ -40,8 +40,8 @@ def mine(tmp_path_factory, mnist_test):
 def test_the_network_comes_from_the_model_file(tmp_path):
     shipped = finetune_config("default")
     assert (shipped.model, shipped.tta, shipped.model_kwargs, shipped.init) == \
-        ("bn-conv6-w32", "rot-zoom", {"dropout": 0.2}, "default")
-    assert shipped.replay > 0 and shipped.lr < 3e-3 and shipped.not_digits == 0
+        ("bn-conv6-w32", "rot-zoom", {"dropout": 0.2, "classes": 11}, "default")
+    assert shipped.replay > 0 and shipped.lr < 3e-3 and shipped.not_digits == 0.3  # the shipped model's own share
     eleven = finetune_config(str(small_model(tmp_path / "m11.safetensors", classes=11, tta=False)), epochs=2)
     assert (eleven.model, eleven.tta, eleven.epochs, eleven.not_digits) == ("bn-conv3-w16", "none", 2, 0.2)
     assert eleven.model_arguments()["classes"] == 11
@@ -54,7 +54,9 @@ def test_the_training_set_repeats_the_pictures_and_replays_mnist(mnist_test, mni
     cfg = finetune_config("default", min_pictures=100, replay=0.5)
     mine = mnist_test.subset(np.arange(30), "mine")
     train, info = training_set(cfg, mine, mnist_train)
-    assert info["copies"] == 4 and info["replayed_mnist"] == 120 and len(train) == 240
+    # 120 of the person's (4 copies) and 120 MNIST digits are 70%; the shipped model's non-digits the rest
+    assert info["copies"] == 4 and info["replayed_mnist"] == 120 and info["non_digits"] == 103
+    assert len(train) == 343 and (train.labels == 10).sum() == 103
     assert np.array_equal(train.images[:30], mine.images) and np.array_equal(train.images[30:60], mine.images)
 
 
