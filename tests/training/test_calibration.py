@@ -82,3 +82,32 @@ def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
     assert meta["not_digit_threshold"] > 0.5 and meta["validation_restyled_declined"]["7-crossbar"] <= 0.0025
     assert meta["validation_non_digits_declined"] == 1.0
     assert "validation_restyled_declined" not in plain
+
+
+def test_the_metadata_holds_the_fitted_figures_to_five_places_and_the_backends_read_them():
+    """What a model file keeps is what was fitted, rounded to 5 places, under the names inference reads."""
+    from digitrec.models.calibration import calibrated
+    from digitrec.models.calibration import decline_threshold as file_threshold
+
+    digits, labels = sampled(2000, 0.6, classes=11, seed=3)
+    labels = labels % 10
+    others = np.full((300, 11), 0.02, np.float32)
+    others[:, NOT_A_DIGIT] = 0.8
+    meta = calibrate(digits, labels, others)
+    probs = np.concatenate([digits, others])
+    every = np.concatenate([labels, np.full(300, NOT_A_DIGIT)])
+    t = fit_temperature(probs, every)
+    after = with_temperature(probs, t)
+    assert meta["calibration"] == {
+        "temperature": round(t, 5), "fitted_on": "validation: 2000 digits and 300 synthetic non-digits",
+        "nll_before": round(nll(probs, every), 5), "nll_after": round(nll(after, every), 5),
+        "ece_before": round(ece(probs, every), 5), "ece_after": round(ece(after, every), 5)}
+    np.testing.assert_allclose(calibrated(digits, meta), with_temperature(digits, round(t, 5)), atol=1e-6)
+    rejection = meta["rejection"]
+    assert file_threshold(meta) == rejection["not_digit_threshold"]
+    p_digits = with_temperature(digits, t)[:, NOT_A_DIGIT]
+    p_others = with_temperature(others, t)[:, NOT_A_DIGIT]
+    assert rejection["validation_digits_declined"] == round(float((p_digits >= file_threshold(meta)).mean()), 5)
+    assert rejection["validation_non_digits_declined"] == round(float((p_others >= file_threshold(meta)).mean()), 5)
+    only_digits = calibrate(digits[:, :10] / digits[:, :10].sum(1, keepdims=True), labels)
+    assert only_digits["calibration"]["fitted_on"] == "validation: 2000 digits"
