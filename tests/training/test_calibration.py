@@ -49,11 +49,16 @@ def test_the_decline_threshold_keeps_to_its_budget_of_digits():
     assert decline_threshold(np.zeros(100)) == 0.5  # nothing to fear: the plain majority rule
 
 
+def validation_set(n: int, n_others: int, p_not: float, seed: int):
+    """Digits of an 11-output network that is off by a temperature of 0.6, and non-digits it scores p_not."""
+    digits, labels = sampled(n, 0.6, classes=11, seed=seed)
+    others = np.full((n_others, 11), (1 - p_not) / 10, np.float32)
+    others[:, NOT_A_DIGIT] = p_not
+    return digits, labels % 10, others
+
+
 def test_calibrate_writes_the_metadata_a_model_file_keeps():
-    digits, labels = sampled(3000, 0.6, classes=11, seed=1)
-    labels = labels % 10
-    others = np.full((500, 11), 0.01, np.float32)
-    others[:, NOT_A_DIGIT] = 0.9
+    digits, labels, others = validation_set(3000, 500, 0.9, seed=1)
     meta = calibrate(digits, labels, others)
     assert set(meta) == {"calibration", "rejection"}
     cal = meta["calibration"]
@@ -89,10 +94,7 @@ def test_the_metadata_holds_the_fitted_figures_to_five_places_and_the_backends_r
     from digitrec.models.calibration import calibrated
     from digitrec.models.calibration import decline_threshold as file_threshold
 
-    digits, labels = sampled(2000, 0.6, classes=11, seed=3)
-    labels = labels % 10
-    others = np.full((300, 11), 0.02, np.float32)
-    others[:, NOT_A_DIGIT] = 0.8
+    digits, labels, others = validation_set(2000, 300, 0.8, seed=3)
     meta = calibrate(digits, labels, others)
     probs = np.concatenate([digits, others])
     every = np.concatenate([labels, np.full(300, NOT_A_DIGIT)])
