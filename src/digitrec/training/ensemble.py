@@ -18,11 +18,10 @@ from digitrec.errors import DigitrecError
 from digitrec.models import create_model, with_tta
 from digitrec.models.modelfile import load_model, read_metadata, save_model
 from digitrec.models.predict import predict_proba
-from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import compute_metrics, digit_answers
 from digitrec.training.recipes import check_recipe, recipe_config
-from digitrec.training.run import load_test_data, resume_run, train_run, validation_data, validation_restyled
+from digitrec.training.run import calibrate_on_validation, load_test_data, resume_run, train_run, validation_digits
 from digitrec.training.runfolder import RunFolder
 
 
@@ -120,9 +119,7 @@ def save_ensemble(paths: list[Path], out: Path, tta: str = "none", measure_test:
 def calibrate_ensemble(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     """The averaged probabilities' own temperature (and decline threshold), fitted on the validation split
     the members held out; none when they trained on every image (`--val-size 0`)."""
-    val, others = validation_data(cfg)
+    val = validation_digits(cfg)
     if not len(val):
         return {}
-    raw_others = predict_proba(model, others.images) if others is not None else None
-    restyled = {h: predict_proba(model, images) for h, images in validation_restyled(cfg, val).items()}
-    return calibrate(predict_proba(model, val.images), val.labels, raw_others, restyled)
+    return calibrate_on_validation(cfg, model, val, predict_proba(model, val.images))

@@ -105,11 +105,9 @@ def validation_restyled(cfg: TrainConfig, val: datamod.Dataset) -> dict[str, np.
     return {h: styles.restyle(val.images, val.labels, h, rng) for h in styles.HABITS}
 
 
-def validation_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset | None]:
-    """The validation digits a run with `cfg` held out, and its validation non-digits (or None); the
-    restyled validation digits come from `validation_restyled`."""
-    val = split_validation(cfg, load_data(cfg.data, "train", cfg.data_dir))[1]
-    return val, validation_non_digits(cfg, val)
+def validation_digits(cfg: TrainConfig) -> datamod.Dataset:
+    """The validation digits a run with `cfg` held out."""
+    return split_validation(cfg, load_data(cfg.data, "train", cfg.data_dir))[1]
 
 
 def load_test_data(cfg: TrainConfig) -> datamod.Dataset | None:
@@ -186,10 +184,18 @@ def validate_and_calibrate(cfg: TrainConfig, model: nn.Module, val: datamod.Data
     if cfg.tta != "none":  # the saved model reads through its views: say how well
         metrics["val_accuracy_bare"] = metrics["val_accuracy"]
     metrics["val_accuracy"] = float((digit_answers(raw) == val.labels).mean())
+    return calibrate_on_validation(cfg, model, val, raw, device)
+
+
+def calibrate_on_validation(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, raw_val: np.ndarray,
+                            device="cpu") -> dict[str, Any]:
+    """Calibration and "not a digit" threshold (training.calibration) from the raw probabilities of the
+    validation digits `raw_val`, of the validation non-digits and of the restyled validation digits: one
+    place for runs and ensembles, so both are fitted on the same sets."""
     others = validation_non_digits(cfg, val)
     raw_others = predict_proba(model, others.images, device=device) if others is not None else None
     restyled = {h: predict_proba(model, images, device=device) for h, images in validation_restyled(cfg, val).items()}
-    return calibrate(raw, val.labels, raw_others, restyled)
+    return calibrate(raw_val, val.labels, raw_others, restyled)
 
 
 def model_metadata(cfg: TrainConfig, history: list[EpochStats], data_info: dict, test_accuracy: float | None,
