@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from digitrec.models.calibration import DIGITS
 from digitrec.models.networks import BLANK, LINE_STRIDE
 from digitrec.pictures.lines import SIDE_PAD
 from digitrec.pictures.segment import Group, Line
@@ -85,17 +86,25 @@ def parts(ln: Line, read: list[Emission]) -> list[Part]:
 # on the share's ink), or "both" (the two readings' product, renormalised). Chosen on validation numbers
 # (docs/numbers.md).
 SHARES_READ_BY = "line"
-TEN = 10  # the digits; a digit model that can decline adds an eleventh answer, "not a digit"
 
 
-def share_probabilities(emission: Emission, digit_model: np.ndarray) -> np.ndarray:
-    """A share's ten digit probabilities as SHARES_READ_BY says. A share never takes the digit model's
+def digit_model_reads_shares() -> bool:
+    """Whether a share's reading needs the digit model's probabilities (not when the line reader alone reads
+    it: then the digit model is not run on shares at all)."""
+    return SHARES_READ_BY != "line"
+
+
+def share_probabilities(emission: Emission, digit_model: np.ndarray | None) -> np.ndarray:
+    """A share's ten digit probabilities as SHARES_READ_BY says (`digit_model`: the digit model's on the share,
+    needed unless the line reader alone reads it). A share never takes the digit model's
     "not a digit": cut from its neighbour, it keeps a piece of it, and the digit model (which learnt
     that two overlapping digits are no digit) declined so many shares that touching numbers fell from
     92% to 68% on validation. A letter is still flagged when it stands apart from the digits."""
     line = digit_probabilities(emission).astype(np.float64)
-    digits = digit_model[:TEN].astype(np.float64)
-    joint = {"line": line, "digit": digits, "both": line * digits}[SHARES_READ_BY]
+    if SHARES_READ_BY == "line":
+        return line.astype(np.float32)
+    digits = digit_model[:DIGITS].astype(np.float64)
+    joint = digits if SHARES_READ_BY == "digit" else line * digits
     return (joint / max(float(joint.sum()), 1e-12)).astype(np.float32)
 
 

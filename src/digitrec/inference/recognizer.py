@@ -17,7 +17,7 @@ import torch
 
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
-from digitrec.inference.numbers import Box, emissions, parts, share_probabilities
+from digitrec.inference.numbers import Box, digit_model_reads_shares, emissions, parts, share_probabilities
 from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
 from digitrec.models.modelfile import load_model, shipped_model_path, shipped_number_reader_path
 from digitrec.pictures.decode import ImageSource, describe
@@ -209,11 +209,14 @@ class Recognizer:
         if len(pieces) > MAX_DIGITS:
             raise too_many_digits(source)
         images = np.stack([ln.digit(p.group, p.left, p.right) for p in pieces])
-        probs = self.probabilities(images)  # every digit through the digit model, in one call
+        # the digit model reads, in one call, every digit that stands alone (and the shares, if they need it)
+        ask = [i for i, p in enumerate(pieces) if p.emission is None or digit_model_reads_shares()]
+        probs = dict(zip(ask, self.probabilities(images[ask]))) if ask else {}
         digits = []
         for i, p in enumerate(pieces):
             pre = Preprocessed(images[i], False, False, False, 0.0, source)
-            answer = self._answer(pre, probs[i] if p.emission is None else share_probabilities(p.emission, probs[i]))
+            read = probs[i] if p.emission is None else share_probabilities(p.emission, probs.get(i))
+            answer = self._answer(pre, read)
             answer.box = Box(*ln.box(p.group, p.left, p.right))
             digits.append(answer)
         return number_from(digits, source)
