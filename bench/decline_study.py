@@ -1,22 +1,20 @@
 """Where to set the "not a digit" threshold, on validation only: the shipped model's decline rates on the
 5,000 validation digits, 3,000 validation non-digits and the validation digits redrawn with each writing
-habit (pictures.styles, random stream 21), at several thresholds. docs/honesty.md has the table.
+habit (pictures.styles), at several thresholds: the sets `training.run` calibrates every run on.
+docs/honesty.md has the table.
 
     python bench/decline_study.py [--model FILE]
 """
 import argparse
 
-import numpy as np
 import torch
 
-from digitrec.data import load_mnist, train_val_split
 from digitrec.inference.recognizer import default_model_path
-from digitrec.models.calibration import calibrated
+from digitrec.models.calibration import NOT_A_DIGIT, calibrated
 from digitrec.models.modelfile import load_model
 from digitrec.models.predict import predict_proba
-from digitrec.pictures import styles
-from digitrec.training.run import RESTYLED_SEED
-from digitrec.training.synthetic import nondigit_bank
+from digitrec.training.config import TrainConfig
+from digitrec.training.run import validation_digits, validation_non_digits, validation_restyled
 
 
 def main() -> None:
@@ -26,12 +24,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, meta = load_model(args.model or default_model_path())
-    val = train_val_split(load_mnist("train"))[1]
-    rng = np.random.default_rng(RESTYLED_SEED)
-    p_val = calibrated(predict_proba(model, val.images), meta)[:, 10]
-    p_nd = calibrated(predict_proba(model, nondigit_bank(3000, val, seed=1, tag="val").images), meta)[:, 10]
-    restyled = {h: calibrated(predict_proba(model, styles.restyle(val.images, val.labels, h, rng)), meta)[:, 10]
-                for h in styles.HABITS}
+    cfg = TrainConfig.from_dict(meta["training"])  # the very sets its training run calibrated on
+
+    def p_not(images):
+        return calibrated(predict_proba(model, images), meta)[:, NOT_A_DIGIT]
+
+    val = validation_digits(cfg)
+    p_val, p_nd = p_not(val.images), p_not(validation_non_digits(cfg, val).images)
+    restyled = {h: p_not(images) for h, images in validation_restyled(cfg, val).items()}
     print(f"{'threshold':>9} {'digits':>8} {'non-digits':>11} " + " ".join(f"{h:>11}" for h in restyled))
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98):
         row = " ".join(f"{(p >= t).mean():>11.2%}" for p in restyled.values())
