@@ -1,6 +1,6 @@
 """Where to set the "not a digit" threshold, on validation only: the shipped model's decline rates on the
 5,000 validation digits, 3,000 validation non-digits and the validation digits redrawn with each writing
-habit (pictures.styles), at several thresholds: the sets `training.run` calibrates every run on.
+habit (synth.styles), at several thresholds: the sets `training.run` calibrates every run on.
 docs/honesty.md has the table.
 
     python bench/decline_study.py [--model FILE]

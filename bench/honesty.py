@@ -14,7 +14,7 @@ fonts the models never trained on (docs/honesty.md says how to rebuild them):
   (the network's raw softmax) and after (the file's temperature);
 - `predict` on the 10,000 test digits saved as PNG files (through `preprocess`, as the CLI reads
   them) against `evaluate` on the same digits;
-- accuracy on test digits restyled with each habit of pictures.styles (a crossed 7, a flagged 1, …),
+- accuracy on test digits restyled with each habit of synth.styles (a crossed 7, a flagged 1, …),
   next to the same digits plain, and what the restyled digits were mistaken for.
 
 Nothing here chooses anything: the temperature and the decline threshold come from the model file,
@@ -37,7 +37,7 @@ from digitrec.inference.recognizer import Recognizer, default_model_path
 from digitrec.models.calibration import NOT_A_DIGIT, calibrated, declined
 from digitrec.models.modelfile import load_model
 from digitrec.models.predict import predict_proba
-from digitrec.pictures import nondigits, styles
+from digitrec.synth import nondigits, styles
 from digitrec.training.metrics import digit_answers, ece, nll
 
 

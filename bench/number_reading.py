@@ -2,7 +2,7 @@
 
     python bench/number_reading.py [--n 1000] [--model FILE] [--split test|validation]
 
-For each kind of set (testing/numbers.py: apart, touching, overlapping, photographed; 2-6 digits
+For each kind of set (synth/numbers.py: apart, touching, overlapping, photographed; 2-6 digits
 each, built from MNIST test digits, or with --split validation from the held-out validation digits,
 the only split the reader's settings were chosen on), prints whole-number accuracy, per-digit
 accuracy (digits right after aligning by edit distance) and the median milliseconds per number
@@ -23,7 +23,7 @@ import numpy as np
 
 from digitrec.data import load_mnist, train_val_split
 from digitrec.inference.recognizer import Recognizer
-from digitrec.testing.numbers import KINDS, number_set
+from digitrec.synth.numbers import KINDS, number_set
 
 HERE = Path(__file__).resolve().parent
 

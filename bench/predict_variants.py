@@ -26,7 +26,7 @@ import numpy as np
 from digitrec.data import load_mnist
 from digitrec.inference.recognizer import Recognizer
 from digitrec.pictures.preprocess import preprocess
-from digitrec.testing.synthetic import VARIANTS
+from digitrec.synth.variants import VARIANTS
 
 IMAGES: np.ndarray | None = None  # the test digits, shared with forked workers
 

@@ -21,7 +21,7 @@ from typing import Callable
 from digitrec.data import load_mnist
 from digitrec.pictures import decode as D
 from digitrec.pictures import preprocess as P
-from digitrec.testing.synthetic import white_300
+from digitrec.synth.variants import white_300
 
 
 def timed(inputs: list, step: Callable, rounds: int) -> tuple[float, list]:

@@ -68,7 +68,7 @@ def encoded(path: str, **kwargs) -> bytes:
 
 
 def scenarios(images: np.ndarray) -> list[Scenario]:
-    from digitrec.testing.synthetic import white_300
+    from digitrec.synth.variants import white_300
 
     def png(i: int) -> bytes:
         buf = io.BytesIO()

@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_user_error, run_cli
 from PIL import Image
 
-from digitrec.testing.synthetic import jpeg, number_picture, rgba_transparent, white_300
+from digitrec.synth.variants import jpeg, number_picture, rgba_transparent, white_300
 
 INDEX = [0, 1, 2, 3, 4, 7]  # test digits 7 2 1 0 4 9
 

@@ -10,7 +10,7 @@ from digitrec.inference.numbers import Emission, digit_probabilities, emissions,
 from digitrec.models.networks import BLANK, LINE_STRIDE
 from digitrec.pictures.lines import SIDE_PAD
 from digitrec.pictures.segment import line
-from digitrec.testing.synthetic import number_picture
+from digitrec.synth.variants import number_picture
 
 
 def pick(mnist_test, digits: str) -> list[np.ndarray]:

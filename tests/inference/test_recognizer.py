@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from digitrec.errors import DigitrecError
-from digitrec.testing.synthetic import number_picture, white_300
+from digitrec.synth.variants import number_picture, white_300
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_letters_written_into_a_real_number_are_shown_not_dropped(mnist_test):
     never dropped; a letter the line reader takes for two digits (an H for 11) is read as digits, a limit
     docs/numbers.md measures (about one letter in five)."""
     from digitrec import Recognizer
-    from digitrec.pictures.nondigits import TEST_FAMILIES, non_digits
-    from digitrec.testing.synthetic import number_picture
+    from digitrec.synth.nondigits import TEST_FAMILIES, non_digits
+    from digitrec.synth.variants import number_picture
 
     recognizer = Recognizer.load()
     two, six = (mnist_test.images[np.flatnonzero(mnist_test.labels == d)[0]] for d in (2, 6))

@@ -15,7 +15,7 @@ from digitrec.errors import DigitrecError
 from digitrec.pictures import folders
 from digitrec.pictures.folders import load_data, read_pictures
 from digitrec.pictures.preprocess import preprocess
-from digitrec.testing.synthetic import VARIANTS
+from digitrec.synth.variants import VARIANTS
 
 
 @pytest.fixture(autouse=True)

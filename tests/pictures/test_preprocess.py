@@ -16,7 +16,7 @@ from PIL import Image
 
 from digitrec.errors import DigitrecError
 from digitrec.pictures.preprocess import BOX, SIDE, preprocess
-from digitrec.testing.synthetic import VARIANTS, white_300
+from digitrec.synth.variants import VARIANTS, white_300
 
 SAMPLE = np.arange(0, 10_000, 250)  # 40 digits spread over the test set
 

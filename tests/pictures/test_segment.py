@@ -8,7 +8,7 @@ from PIL import Image
 
 from digitrec.errors import DigitrecError
 from digitrec.pictures.segment import MAX_DIGITS, line
-from digitrec.testing.synthetic import number_picture
+from digitrec.synth.variants import number_picture
 
 
 def pick(mnist_test, digits: str, k: int = 0) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ import pytest
 from live_server import live_server, shipped_model
 from PIL import Image
 
-from digitrec.testing.synthetic import jpeg, number_picture, white_300
+from digitrec.synth.variants import jpeg, number_picture, white_300
 
 MAX_UPLOAD = 1024 * 1024  # small caps, so the limit tests send little
 MAX_BATCH = 16

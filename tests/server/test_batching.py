@@ -23,7 +23,7 @@ from live_server import live_server, serving, shipped_model
 from PIL import Image
 
 from digitrec.inference.recognizer import Recognizer
-from digitrec.testing.synthetic import white_300
+from digitrec.synth.variants import white_300
 
 DIGITS = 24
 

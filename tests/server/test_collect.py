@@ -11,7 +11,7 @@ import pytest
 from live_server import live_server, shipped_model
 from PIL import Image
 
-from digitrec.testing.synthetic import jpeg, white_300
+from digitrec.synth.variants import jpeg, white_300
 
 MAX_UPLOAD = 1024 * 1024
 NOISE = np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)  # a PNG of ~1.7 KB

@@ -15,8 +15,8 @@ import pytest
 from helpers import run_cli
 from live_server import live_server, shipped_model
 
-from digitrec.testing.numbers import KINDS, number_set
-from digitrec.testing.synthetic import VARIANTS
+from digitrec.synth.numbers import KINDS, number_set
+from digitrec.synth.variants import VARIANTS
 
 
 @pytest.fixture(scope="module")

@@ -321,7 +321,7 @@ def fit_box(mask: np.ndarray) -> np.ndarray:
 def normalize_ink(ink: np.ndarray, level: float = 0.1) -> np.ndarray:
     """Grey ink (H, W) float in [0, 1], bright = ink → an MNIST-style 28×28 uint8: the ink's box fitted
     into BOX×BOX with area averaging (MNIST's anti-aliasing), centred by mass; no ink → zeros. The
-    synthetic training pictures (pictures.styles, pictures.nondigits) are rendered with it."""
+    synthetic training pictures (synth.styles, synth.nondigits) are rendered with it."""
     mask = ink > level
     if not mask.any():
         return np.zeros((SIDE, SIDE), np.uint8)

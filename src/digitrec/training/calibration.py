@@ -6,7 +6,7 @@
   network under-confident (a clear digit at 90%); T < 1 gives it back its confidence.
 - The "not a digit" threshold: the lowest not-a-digit probability, at least one half, that declines
   at most `MAX_DIGITS_DECLINED` of the validation digits, and of the validation digits redrawn with
-  each writing habit of pictures.styles (a crossed 7 or an open 4 is a digit; at one half the
+  each writing habit of synth.styles (a crossed 7 or an open 4 is a digit; at one half the
   shipped model declined 0.85-0.95% of those, docs/honesty.md).
 """
 

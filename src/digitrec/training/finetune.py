@@ -31,11 +31,11 @@ from digitrec.errors import DigitrecError
 from digitrec.models import TTA_VIEWS
 from digitrec.models.modelfile import FORMAT, load_model, read_metadata, shipped_model_path
 from digitrec.models.predict import predict_proba
+from digitrec.synth.banks import nondigit_bank
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import digit_answers
 from digitrec.training.recipes import FINETUNE
-from digitrec.training.synthetic import nondigit_bank
 from digitrec.util import SIDE
 
 SHIPPED = "default"  # --init default: the model shipped in the package

@@ -2,7 +2,7 @@
 
 The number reader reads a group of ink that holds more than one digit (digits that touch or overlap)
 with this network. It learns from lines of 1-6 MNIST training digits drawn the way
-`pictures.lines` draws numbers (apart, touching, overlapping; baselines drifting), each a fresh
+`synth.lines` draws numbers (apart, touching, overlapping; baselines drifting), each a fresh
 random draw for every epoch, and is judged after every epoch on lines of the validation digits (the
 share read exactly). `digitrec train --recipe numbers` runs it; the run folder and model file are
 those of any run.
@@ -23,7 +23,7 @@ from digitrec.data import dataset as datamod
 from digitrec.data.augment import random_stroke
 from digitrec.models import count_parameters, create_model
 from digitrec.models.networks import BLANK, LINE_STRIDE
-from digitrec.pictures.lines import KINDS, gaps_for, training_line
+from digitrec.synth.lines import KINDS, gaps_for, training_line
 from digitrec.training.config import TrainConfig
 from digitrec.training.loop import EpochStats, format_epoch, lr_factor
 from digitrec.training.runfolder import RunFolder

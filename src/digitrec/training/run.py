@@ -17,8 +17,9 @@ from torch import nn
 from digitrec.data import dataset as datamod
 from digitrec.models import count_parameters, reads
 from digitrec.models.predict import predict_proba
-from digitrec.pictures import styles
 from digitrec.pictures.folders import load_data
+from digitrec.synth import styles
+from digitrec.synth.banks import nondigit_bank, styled_bank
 from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
@@ -26,7 +27,6 @@ from digitrec.training.distributed import Dist
 from digitrec.training.loop import EpochStats, Trainer
 from digitrec.training.metrics import Metrics, compute_metrics, digit_answers
 from digitrec.training.runfolder import RunFolder
-from digitrec.training.synthetic import nondigit_bank, styled_bank
 
 VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can decline
 RESTYLED_SEED = 21  # the validation digits' restyling stream (training's is 0, bench/honesty.py's 7)
@@ -98,7 +98,7 @@ def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dat
 
 def validation_restyled(cfg: TrainConfig, val: datamod.Dataset) -> dict[str, np.ndarray]:
     """For a model that can decline: the validation digits of each habit's class redrawn with that habit
-    (pictures.styles), which the "not a digit" threshold must leave as digits. Empty otherwise."""
+    (synth.styles), which the "not a digit" threshold must leave as digits. Empty otherwise."""
     if not cfg.not_digits or not len(val):
         return {}
     rng = np.random.default_rng(RESTYLED_SEED)

@@ -1,8 +1,8 @@
-"""Pictures of real MNIST digits made the way people make them, for the tests and the benchmark.
+"""Pictures of real MNIST digits made the way people make them (test variants), for tests and benchmarks.
 
 Each variant takes one MNIST digit (28×28 uint8, ink bright) and a NumPy random
 generator and returns what a user would hand to `digitrec predict`: a PIL image,
-or encoded bytes for JPEG. `tests/test_preprocess.py` and
+or encoded bytes for JPEG. `tests/pictures/test_preprocess.py` and
 `bench/predict_variants.py` use the same variants, so the numbers in the
 benchmark are about the pictures the tests check.
 """
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from digitrec.pictures.lines import number_line, on_paper
+from digitrec.synth.lines import light_ramp, number_line, on_paper
 
 Variant = Callable[[np.ndarray, np.random.Generator], "Image.Image | bytes | np.ndarray"]
 
@@ -107,10 +107,7 @@ def uneven_grey(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     page, so the paper in the shadow is darker than the ink in the light and no single
     threshold separates them; plus sensor noise."""
     side = 300
-    y, x = np.mgrid[0:side, 0:side] / side
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * (x - 0.5) + np.sin(angle) * (y - 0.5)) / 0.71 + 0.5  # 0..1 across
-    light = 0.25 + 0.75 * np.clip(ramp, 0, 1)
+    light = 0.25 + 0.75 * light_ramp(side, side, rng.uniform(0, 2 * np.pi), spread=0.71)
     ink = upscale(digit, side)
     grey = light * (0.8 * (1 - ink) + 0.12 * ink) + rng.normal(0, 0.01, ink.shape)
     return Image.fromarray((np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8))
@@ -131,5 +128,5 @@ VARIANTS: dict[str, Variant] = {
 
 def number_picture(digits: list[np.ndarray], gaps: list[int], scale: int = 4) -> Image.Image:
     """MNIST digits side by side, `gaps[i]` pixels (28-pixel scale; 0 = touching, negative = overlapping)
-    between digit i and i+1; black on white, ×scale (pictures.lines.number_line, without the spans)."""
+    between digit i and i+1; black on white, ×scale (synth.lines.number_line, without the spans)."""
     return number_line(digits, gaps, scale)[0]

@@ -9,7 +9,7 @@ from digitrec.util import NOT_A_DIGIT
 
 def test_a_bank_is_cached_and_a_damaged_cache_is_redrawn(mnist_test, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    from digitrec.training.synthetic import nondigit_bank, styled_bank
+    from digitrec.synth.banks import nondigit_bank, styled_bank
 
     source = mnist_test.subset(np.arange(600))
     first = nondigit_bank(40, source, seed=3, tag="t")

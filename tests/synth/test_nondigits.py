@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitrec.pictures import nondigits
 from digitrec.pictures.preprocess import mnist_style
+from digitrec.synth import nondigits
 
 
 def test_non_digits_of_every_kind_are_mnist_style_and_reproducible(mnist_test):

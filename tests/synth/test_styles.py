@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.pictures import styles
 from digitrec.pictures.preprocess import mnist_style
+from digitrec.synth import styles
 
 
 def ink_rows(image: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Pictures of whole numbers made from real MNIST digits, for the number reader's tests and benchmark.
 
-The drawing lives in `pictures.lines` (training draws its number lines there too); this is the
+The drawing lives in `synth.lines` (training draws its number lines there too); this is the
 tests' and the benchmark's view of it: (picture, the number it shows). docs/numbers.md says how to
 rebuild the benchmark's sets.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from digitrec.pictures.lines import KINDS, number_lines
+from digitrec.synth.lines import KINDS, number_lines
 
 __all__ = ["KINDS", "number_set"]
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data.dataset import Dataset
-from digitrec.pictures import nondigits, styles
+from digitrec.synth import nondigits, styles
 from digitrec.util import NOT_A_DIGIT
 from digitrec.util.files import atomic_write
 from digitrec.util.system import cache_dir, usable_cores
 
-VERSION = 1  # of what pictures.nondigits and pictures.styles draw: a change must not reuse old banks
+VERSION = 1  # of what synth.nondigits and synth.styles draw: a change must not reuse old banks
 CHUNK = 500  # pictures per random stream (and per worker task)
 FRAGMENT_POOL = 4000  # real digits handed to the workers for the overlapping-digit fragments
 
@@ -77,7 +77,7 @@ def nondigit_bank(n: int, source: Dataset, seed: int = 0, families: tuple[str, .
 
 
 def styled_bank(n: int, source: Dataset, seed: int = 0, tag: str = "train") -> Dataset:
-    """About `n` digits of `source` redrawn with the world's writing habits (pictures.styles), an equal
+    """About `n` digits of `source` redrawn with the world's writing habits (synth.styles), an equal
     share per habit, labelled with their digit."""
     per_habit = n // len(styles.HABITS)
     if per_habit <= 0:
