@@ -23,11 +23,21 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
 PREDICT_BATCH = 256
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights are (CPU for a model without any)."""
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
 @torch.inference_mode()
 def predict_proba(model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH,
-                  device: torch.device | str = "cpu") -> np.ndarray:
+                  device: torch.device | str | None = None) -> np.ndarray:
     """Class probabilities (N, C) for uint8 images (N, 28, 28), in batches, in eval mode (C is 10, or 11
-    for a model with the answer "not a digit"); raw, as the network computes them (no calibration)."""
+    for a model with the answer "not a digit"); raw, as the network computes them (no calibration).
+    The images go to `device`, by default the model's own (a model trained on CUDA is read there)."""
+    device = device if device is not None else model_device(model)
     keep_freed_memory()  # every torch inference comes through here; training calls it via set_threads
     images = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
     was_training = model.training
