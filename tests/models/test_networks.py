@@ -157,3 +157,12 @@ def test_fixed_stem_trains_everything_but_the_first_block():
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert len(stem) == 3 and not any(p.requires_grad for p in stem)  # conv weight, BatchNorm scale and shift
     assert changed == {n for n, p in model.named_parameters() if p.requires_grad} and changed
+
+
+def test_registry_refuses_a_second_network_under_a_taken_name():
+    from digitrec.models.registry import register_model
+
+    taken = list_models()[0]
+    with pytest.raises(ValueError, match=f"{taken!r} is registered twice"):
+        register_model(taken, "an impostor")(lambda: torch.nn.Identity())
+    assert create_model(taken).arch == taken  # the first one still answers to the name

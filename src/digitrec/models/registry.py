@@ -22,6 +22,11 @@ def register_model(name: str, description: str, reads: str = "digit") -> Callabl
     a CTC sequence out), so code and tests that feed digits only pick the digit readers."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:  # a second network under one name would silently replace the first
+            raise ValueError(f"model name {name!r} is registered twice ({_REGISTRY[name].__qualname__} "
+                             f"and {fn.__qualname__})")
+        if reads not in ("digit", "line"):
+            raise ValueError(f"model {name!r}: reads must be 'digit' or 'line', got {reads!r}")
         _REGISTRY[name] = fn
         _DESCRIPTIONS[name] = description
         _READS[name] = reads
