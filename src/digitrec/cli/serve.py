@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
 
 
 def settings_from(args):
-    """The command's options → server.Settings; a bad value is a one-line DigitrecError."""
+    """The command's options → server.app.Settings; a bad value is a one-line DigitrecError."""
     from pydantic import ValidationError
 
     from digitrec.server.app import Settings

@@ -1,8 +1,9 @@
 """Exporting a model file to ONNX (float or int8) and TorchScript.
 
 Every exported graph takes what users hold, uint8 digits (B, 28, 28) with ink
-bright, and returns probabilities (B, 10). The pixel scaling is
-`inference.to_input` itself, traced into the graph, so an exported model cannot
+bright, and returns probabilities (B, C): C is 10, or 11 for a model with the answer "not a digit"
+(the shipped model), its last column. The pixel scaling is `models.predict.to_input` itself, traced
+into the graph, so an exported model cannot
 scale pixels differently from training. The model file's metadata (arch,
 arch_kwargs, metrics, versions, …) travels with the export as JSON: in the ONNX
 model's `metadata_props["digitrec"]`, in TorchScript's `_extra_files`.
@@ -39,7 +40,7 @@ CALIBRATION_IMAGES = 500  # training images; the test set is never used
 
 
 class Deployable(nn.Module):
-    """uint8 (B, 28, 28) → probabilities (B, 10): the whole inference path in one graph."""
+    """uint8 (B, 28, 28) → probabilities (B, C), C = 10 or 11: the whole inference path in one graph."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])  # (M, B, 10)
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])  # (M, B, C)
         return torch.log(probs.mean(0).clamp_min(1e-12))
 
 

@@ -78,7 +78,7 @@ def register_body_schemas(app: FastAPI) -> None:
 # The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread,
 # a thread hop per request for a dictionary lookup.
 async def get_recognizer(request: Request) -> Recognizer:
-    """The recogniser loaded at start-up (server.lifespan)."""
+    """The recogniser loaded at start-up (server.app.lifespan)."""
     return request.app.state.recognizer
 
 

@@ -10,7 +10,7 @@ registers, and only a byte per output remembers which of the four won.
 
 The C file is compiled once per machine with the system C compiler (`cc`, cached under
 ~/.cache/digitrec) and loaded with ctypes; where there is no compiler, training uses the ordinary
-PyTorch layers and says so. The fused layers only ever run inside the training loop (train.py,
+PyTorch layers and says so. The fused layers only ever run inside the training loop (training/loop.py,
 through `training_view`): the model, its file, its ONNX export and its predictions are the
 ordinary layers.
 """
