@@ -2,8 +2,9 @@
 
 Every digit model takes (B, 1, 28, 28) float images in [0, 1] (ink = 1) and returns (B, 10) logits,
 or (B, 11) with the answer "not a digit" (`classes=11`, the shipped model); a line reader
-(`reads="line"`) takes (B, 1, 32, W) lines and returns (B, W/4, 11) frames of CTC scores. Input normalisation is the model's first layer, so whatever
-runs a model (training, the CLI, the server, ONNX) feeds it the same thing.
+(`reads="line"`) takes (B, 1, 32, W) lines and returns (B, W/4, 11) frames of CTC scores.
+Input normalisation is the model's first layer, so whatever runs a model (training, the CLI, the
+server, ONNX) feeds it the same thing.
 """
 
 from __future__ import annotations

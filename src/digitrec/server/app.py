@@ -129,8 +129,8 @@ def queue_depth(app: FastAPI) -> tuple[int, int]:
 
 
 def create_app(settings: Settings | None = None, recognizer: Recognizer | None = None) -> FastAPI:
-    """The app for `settings` (defaults: the shipped model on onnxruntime, DEFAULT_BACKEND). The model is loaded at start-up;
-    `digitrec serve` loads it earlier and passes it in, so a bad model file is a one-line error."""
+    """The app for `settings` (defaults: the shipped model on onnxruntime, DEFAULT_BACKEND). The model is
+    loaded at start-up; `digitrec serve` loads it earlier and passes it in, so a bad model file is a one-line error."""
     from digitrec.server.routes import register_body_schemas, router
 
     settings = settings or Settings()
