@@ -46,8 +46,8 @@ def main() -> None:
         else:
             unlike = str(int((answers != reference[0]).sum()))
             diff = f"{float(np.abs(probs - reference[1]).max()):.1e}"
-        declined = int((probs[:, NOT_A_DIGIT] >= r.decline).sum()) if probs.shape[1] > NOT_A_DIGIT else 0
-        print(f"| {name} | {accuracy:.2%} ({declined} declined) | {unlike} | {diff} | {rate:,.0f} |", flush=True)
+        declined = int((probs[:, NOT_A_DIGIT] >= r.not_digit_threshold).sum()) if probs.shape[1] > NOT_A_DIGIT else 0
+        print(f"| {name} | {accuracy:.2%} ({declined} not a digit) | {unlike} | {diff} | {rate:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

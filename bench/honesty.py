@@ -5,11 +5,11 @@
 For each model (default: the shipped one), on sets built here from MNIST *test* digits and
 fonts the models never trained on (docs/honesty.md says how to rebuild them):
 
-- non-digits declined: 5,000 synthetic non-digits, letters from the STIX font family only
+- non-digits called not a digit: 5,000 synthetic non-digits, letters from the STIX font family only
   (training and validation use DejaVu and Computer Modern), scribbles, doodles, textures and
   overlapping pairs of test digits, drawn with a random stream no training run uses;
-- MNIST test digits declined, accuracy among the answered digits, and accuracy counting a decline
-  as a mistake;
+- MNIST test digits called not a digit, accuracy among the answered digits, and accuracy
+  counting a "not a digit" as a mistake;
 - expected calibration error (15 bins) and NLL of the 10,000 test digits, before calibration
   (the network's raw softmax) and after (the file's temperature);
 - `predict` on the 10,000 test digits saved as PNG files (through `preprocess`, as the CLI reads
@@ -17,7 +17,7 @@ fonts the models never trained on (docs/honesty.md says how to rebuild them):
 - accuracy on test digits restyled with each habit of synth.styles (a crossed 7, a flagged 1, …),
   next to the same digits plain, and what the restyled digits were mistaken for.
 
-Nothing here chooses anything: the temperature and the decline threshold come from the model file,
+Nothing here chooses anything: the temperature and the not-a-digit threshold come from the model file,
 fitted on the validation split when it was trained.
 """
 
@@ -33,9 +33,9 @@ import numpy as np
 from PIL import Image
 
 from digitrec.data import load_mnist
-from digitrec.inference.recognizer import Recognizer, default_model_path
-from digitrec.models.calibration import NOT_A_DIGIT, calibrated, declined
-from digitrec.models.modelfile import load_model
+from digitrec.inference.recognizer import Recognizer
+from digitrec.models.calibration import NOT_A_DIGIT, calibrated, said_not_digit
+from digitrec.models.modelfile import load_model, shipped_model_path
 from digitrec.models.predict import predict_proba
 from digitrec.synth import nondigits, styles
 from digitrec.training.metrics import digit_answers, ece, nll
@@ -76,18 +76,18 @@ def measure(path: Path, sets: dict) -> dict[str, str]:
     model, _ = load_model(path)
     raw = predict_proba(model, test.images)
     probs = calibrated(raw, meta)
-    can_decline = probs.shape[1] > NOT_A_DIGIT
+    can_say_not_digit = probs.shape[1] > NOT_A_DIGIT
     out_probs = calibrated(predict_proba(model, sets["others"]), meta)
-    digits_declined = declined(probs, recognizer.decline)
-    others_declined = declined(out_probs, recognizer.decline)
+    digits_not_digit = said_not_digit(probs, recognizer.not_digit_threshold)
+    others_not_digit = said_not_digit(out_probs, recognizer.not_digit_threshold)
     right = digit_answers(probs) == test.labels
     row = {
-        "non-digits declined": pct(others_declined.mean()) if can_decline else "— (cannot)",
-        **{f"  {k}": pct(others_declined[sets["kinds"] == i].mean()) if can_decline else "—"
+        "non-digits called not a digit": pct(others_not_digit.mean()) if can_say_not_digit else "— (cannot)",
+        **{f"  {k}": pct(others_not_digit[sets["kinds"] == i].mean()) if can_say_not_digit else "—"
            for i, k in enumerate(nondigits.KINDS)},
-        "MNIST test digits declined": pct(digits_declined.mean()),
-        "accuracy among answered digits": pct(right[~digits_declined].mean()),
-        "accuracy, a decline counted wrong": pct((right & ~digits_declined).mean()),
+        "MNIST test digits called not a digit": pct(digits_not_digit.mean()),
+        "accuracy among answered digits": pct(right[~digits_not_digit].mean()),
+        "accuracy, a 'not a digit' counted wrong": pct((right & ~digits_not_digit).mean()),
         "ECE before calibration": pct(ece(raw, test.labels)),
         "ECE after calibration": pct(ece(probs, test.labels)) if meta.get("calibration") else "— (none)",
         "NLL before / after": f"{nll(raw, test.labels):.4f} / {nll(probs, test.labels):.4f}",
@@ -110,7 +110,7 @@ def styled(recognizer: Recognizer, model, meta: dict, sets: dict) -> dict[str, s
     test, out = sets["test"], {}
     for habit, (label, _) in styles.HABITS.items():
         probs = calibrated(predict_proba(model, sets["restyled"][habit]), meta)
-        answer = np.where(declined(probs, recognizer.decline), NOT_A_DIGIT, digit_answers(probs))
+        answer = np.where(said_not_digit(probs, recognizer.not_digit_threshold), NOT_A_DIGIT, digit_answers(probs))
         plain = (digit_answers(calibrated(predict_proba(model, test.images[test.labels == label]), meta)) == label)
         wrong = Counter(int(a) for a in answer if a != label).most_common(2)
         mistaken = ", ".join(f"{'not a digit' if a == NOT_A_DIGIT else a}×{n}" for a, n in wrong) or "none"
@@ -127,7 +127,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    paths = [Path(p) for p in args.model] if args.model else [default_model_path()]
+    paths = [Path(p) for p in args.model] if args.model else [shipped_model_path()]
     sets = build_sets(args.non_digits, args.seed)
     rows = {str(p): measure(p, sets) for p in paths}
     names = list(next(iter(rows.values())))

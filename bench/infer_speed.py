@@ -163,7 +163,7 @@ def load_digits() -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=[models.DEFAULT_MODEL, "conv2-fc64"],
+    p.add_argument("--models", nargs="+", default=["conv2-fc128", "conv2-fc64"],
                    help="model names (random weights) or .safetensors files")
     p.add_argument("--reps", type=int, default=7, help="repetitions; the table shows medians")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),

@@ -106,7 +106,7 @@ def test_an_old_model_file_without_calibration_still_loads(tmp_path):
 
     save_model(create_model("conv2-fc64"), tmp_path / "old.safetensors", {})
     r = Recognizer.load(tmp_path / "old.safetensors", device="cpu")
-    assert r.decline == 0.5 and "calibration" not in r.metadata
+    assert r.not_digit_threshold == 0.5 and "calibration" not in r.metadata
     assert r.probabilities(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
 
 

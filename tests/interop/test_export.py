@@ -60,7 +60,7 @@ def digits(mnist_test) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, digits):
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_model(sharpened_model(models.DEFAULT_MODEL, digits), path, {"metrics": {"test_accuracy": 0.5}})
+    save_model(sharpened_model("conv2-fc128", digits), path, {"metrics": {"test_accuracy": 0.5}})
     return path
 
 
@@ -114,7 +114,7 @@ def test_exported_file_has_a_dynamic_batch_and_the_metadata(model_file, digits, 
         assert probs.shape == (batch, 10)
         assert np.abs(probs - reference[:batch]).max() <= 1e-4
     backend = load_backend(out, "onnx")  # the .onnx file itself through the backend
-    assert backend.metadata["arch"] == models.DEFAULT_MODEL
+    assert backend.metadata["arch"] == "conv2-fc128"
     assert np.abs(backend.probabilities(digits) - reference).max() <= 1e-4
 
 
@@ -122,7 +122,7 @@ def test_torchscript_export_loads_and_matches(model_file, digits):
     code, _, _ = run_cli("export", model_file, "--format", "torchscript", in_process=True)
     assert code == 0
     module, meta = load_torchscript(model_file.with_suffix(".pt"))
-    assert meta["arch"] == models.DEFAULT_MODEL and meta["export"]["format"] == "torchscript"
+    assert meta["arch"] == "conv2-fc128" and meta["export"]["format"] == "torchscript"
     with torch.inference_mode():
         probs = module(torch.from_numpy(digits)).numpy()
     reference = load_backend(model_file, "torch", device="cpu").probabilities(digits)
@@ -165,7 +165,7 @@ def trained(tmp_path_factory, mnist_dir):
     from digitrec.training.config import TrainConfig
     from digitrec.training.run import train_run
 
-    cfg = TrainConfig(model=models.DEFAULT_MODEL, subset=10000, epochs=1, threads=1, data_dir=str(mnist_dir))
+    cfg = TrainConfig(model="conv2-fc128", subset=10000, epochs=1, threads=1, data_dir=str(mnist_dir))
     return train_run(cfg, tmp_path_factory.mktemp("run"), log=lambda _: None, progress=False)
 
 

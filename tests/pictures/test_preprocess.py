@@ -1,6 +1,6 @@
 """preprocess(): pictures of real MNIST test digits made the way people make them → MNIST-style input.
 
-The accuracy checks use the default model shipped in the package, on a fixed
+The accuracy checks use the shipped model (in the package), on a fixed
 sample of test digits for every variant in `digitrec.synthetic.VARIANTS`.
 """
 

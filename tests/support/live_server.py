@@ -15,9 +15,9 @@ import pytest
 
 def shipped_model():
     """The model shipped in the package; the serving tests need a good model, not a 30 s toy."""
-    from digitrec.inference.recognizer import default_model_path
+    from digitrec.models.modelfile import shipped_model_path
 
-    path = default_model_path()
+    path = shipped_model_path()
     if not path.is_file():
         pytest.skip(f"{path} is missing (the default model comes with the predict branch)")
     return path

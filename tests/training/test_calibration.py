@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec.models.calibration import NOT_A_DIGIT, with_temperature
-from digitrec.training.calibration import calibrate, decline_threshold, fit_temperature
+from digitrec.training.calibration import calibrate, fit_not_digit_threshold, fit_temperature
 from digitrec.training.metrics import coverage_table, ece, nll, reliability
 
 
@@ -44,9 +44,9 @@ def test_ece_reliability_and_coverage_by_hand():
 
 def test_the_decline_threshold_keeps_to_its_budget_of_digits():
     p = np.concatenate([np.zeros(990), np.linspace(0.55, 0.95, 10)])  # ten digits look like no digit
-    t = decline_threshold(p, max_declined=0.005)
+    t = fit_not_digit_threshold(p, max_share=0.005)
     assert (p >= t).mean() <= 0.005 and (p >= t).sum() == 5 and t >= 0.5
-    assert decline_threshold(np.zeros(100)) == 0.5  # nothing to fear: the plain majority rule
+    assert fit_not_digit_threshold(np.zeros(100)) == 0.5  # nothing to fear: the plain majority rule
 
 
 def validation_set(n: int, n_others: int, p_not: float, seed: int):
@@ -92,7 +92,7 @@ def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
 def test_the_metadata_holds_the_fitted_figures_to_five_places_and_the_backends_read_them():
     """What a model file keeps is what was fitted, rounded to 5 places, under the names inference reads."""
     from digitrec.models.calibration import calibrated
-    from digitrec.models.calibration import decline_threshold as file_threshold
+    from digitrec.models.calibration import not_digit_threshold as file_threshold
 
     digits, labels, others = validation_set(2000, 300, 0.8, seed=3)
     meta = calibrate(digits, labels, others)

@@ -108,7 +108,7 @@ def test_training_with_non_digits_gives_a_calibrated_model_that_can_decline(tmp_
     answer = r.predict(mnist_test.images[0]).to_dict()
     assert {"not_digit", "not_digit_probability"} <= set(answer) and len(answer["probabilities"]) == 10
     text = run_cli("evaluate", out / "model.safetensors", "--threads", "1", in_process=True).stdout
-    assert "declined as not a digit:" in text and "calibrated (temperature" in text
+    assert "answered 'not a digit':" in text and "calibrated (temperature" in text
     assert "expected calibration error" in text and "answer only above" in text
 
 

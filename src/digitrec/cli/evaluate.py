@@ -4,8 +4,9 @@ import json
 import sys
 
 from digitrec.errors import DigitrecError
-from digitrec.inference.recognizer import Recognizer, default_model_path
+from digitrec.inference.recognizer import Recognizer
 from digitrec.models import calibration
+from digitrec.models.modelfile import shipped_model_path
 from digitrec.pictures.folders import load_data
 from digitrec.training.metrics import (
     compute_metrics,
@@ -47,20 +48,23 @@ def run(args) -> int:
         raise DigitrecError(f"{test.source}: has no labels to evaluate against")
     probs = backend.probabilities(test.images)  # calibrated, when the file says how
     metrics = compute_metrics(test.labels, digit_answers(probs))
-    declined = calibration.declined(probs, recognizer.decline)
-    honest = {"calibration": calibration.describe(meta), "declined": float(declined.mean()),
-              "accuracy_counting_declines": float(((digit_answers(probs) == test.labels) & ~declined).mean()),
+    not_digit = calibration.said_not_digit(probs, recognizer.not_digit_threshold)
+    counting = float(((digit_answers(probs) == test.labels) & ~not_digit).mean())
+    honest = {"calibration": calibration.describe(meta), "not_digit_share": float(not_digit.mean()),
+              "accuracy_counting_not_digit": counting,
+              # the names of before the glossary, kept for scripts that read them (docs/glossary.md)
+              "declined": float(not_digit.mean()), "accuracy_counting_declines": counting,
               "ece": ece(probs, test.labels), "nll": nll(probs, test.labels),
               "coverage": coverage_table(probs, test.labels)}
     if args.json:
-        print(json.dumps({"model": str(args.model or default_model_path()), "arch": meta["arch"],
+        print(json.dumps({"model": str(args.model or shipped_model_path()), "arch": meta["arch"],
                           "backend": backend.name, "data": test.source, **metrics.to_dict(), **honest}))
         return 0
     print(f"model: {name} ({meta['arch']}, {backend.name})  data: {test.source}")
     print(format_metrics(metrics))
     if probs.shape[1] > calibration.NOT_A_DIGIT:
-        print(f"\ndeclined as not a digit: {int(declined.sum())} of {len(declined):,} ({declined.mean():.2%}); "
-              f"accuracy counting them as mistakes: {honest['accuracy_counting_declines']:.4f}")
+        print(f"\nanswered 'not a digit': {int(not_digit.sum())} of {len(not_digit):,} ({not_digit.mean():.2%}); "
+              f"accuracy counting them as mistakes: {counting:.4f}")
     print()
     print(format_calibration(probs, test.labels, honest["calibration"]))
     return 0

@@ -71,7 +71,7 @@ def run(args) -> int:
     settings = settings_from(args)
     recognizer = load_recognizer(settings)  # here, so a bad --model or --backend is a one-line error
     collecting = f"; saving taught pictures in {settings.collect_dir}" if settings.collect_dir else ""
-    print(f"digitrec: serving {args.model or 'the default model'} ({recognizer.backend.name}) on "
+    print(f"digitrec: serving {args.model or 'the shipped model'} ({recognizer.backend.name}) on "
           f"http://{args.host}:{args.port}/ (API docs at /docs){collecting}", flush=True)
     uvicorn.run(create_app(settings, recognizer), host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=args.shutdown_timeout)

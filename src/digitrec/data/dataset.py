@@ -15,10 +15,10 @@ from typing import Callable
 import numpy as np
 
 from digitrec.data.download import SHA256, download_file, verify
+from digitrec.data.folders import SPLITS, read_image_folder
 from digitrec.data.formats import (
     parse_idx,
     read_bytes,
-    read_image_folder,
     read_kaggle_csv,
     read_npz,
 )
@@ -26,7 +26,6 @@ from digitrec.errors import DigitrecError
 from digitrec.util import NOT_A_DIGIT, SIDE
 from digitrec.util.system import cache_dir
 
-SPLITS = ("train", "test")
 # Training images held out for validation unless told otherwise: every choice (recipes, calibration,
 # thresholds) is made on these, never on the test split.
 DEFAULT_VAL_SIZE = 5000

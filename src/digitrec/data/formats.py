@@ -152,29 +152,3 @@ def read_npz(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not splits:
         raise DigitrecError(f"{path}: no x_train/y_train or x_test/y_test arrays")
     return splits
-
-
-def read_image_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a folder with one sub-folder per class (`0/` … `9/`) of 28×28 images."""
-    from PIL import Image, UnidentifiedImageError
-
-    images, labels = [], []
-    class_dirs = sorted(p for p in Path(path).iterdir() if p.is_dir() and len(p.name) == 1 and p.name.isdigit())
-    if not class_dirs:
-        raise DigitrecError(f"{path}: no class sub-folders named 0-9")
-    for class_dir in class_dirs:
-        for file in sorted(class_dir.iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(file) as img:
-                    arr = np.asarray(img.convert("L"), dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DigitrecError(f"{file}: not a readable image ({exc})") from None
-            if arr.shape != (SIDE, SIDE):
-                raise DigitrecError(f"{file}: image is {arr.shape[1]}x{arr.shape[0]}, expected 28x28")
-            images.append(arr)
-            labels.append(int(class_dir.name))
-    if not images:
-        raise DigitrecError(f"{path}: class folders hold no images")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)

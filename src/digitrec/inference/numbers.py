@@ -98,7 +98,7 @@ def share_probabilities(emission: Emission, digit_model: np.ndarray | None) -> n
     """A share's ten digit probabilities as SHARES_READ_BY says (`digit_model`: the digit model's on the share,
     needed unless the line reader alone reads it). A share never takes the digit model's
     "not a digit": cut from its neighbour, it keeps a piece of it, and the digit model (which learnt
-    that two overlapping digits are no digit) declined so many shares that touching numbers fell from
+    that two overlapping digits are no digit) answered "not a digit" for so many shares that touching numbers fell from
     92% to 68% on validation. A letter is still flagged when it stands apart from the digits."""
     line = digit_probabilities(emission).astype(np.float64)
     if SHARES_READ_BY == "line":

@@ -18,7 +18,7 @@ import torch
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
 from digitrec.inference.numbers import Box, digit_model_reads_shares, emissions, parts, share_probabilities
-from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, decline_threshold
+from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, not_digit_threshold
 from digitrec.models.modelfile import load_model, shipped_model_path, shipped_number_reader_path
 from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.preprocess import Preprocessed, preprocess
@@ -26,16 +26,6 @@ from digitrec.pictures.segment import MAX_DIGITS, line, too_many_digits
 from digitrec.util.files import atomic_write, check_writable_dir
 
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
-
-
-def default_model_path() -> Path:
-    """The model shipped inside the package (src/digitrec/weights/default.safetensors)."""
-    return shipped_model_path()
-
-
-def number_reader_path() -> Path:
-    """The line reader shipped inside the package (weights/numbers.safetensors, recipe `numbers`)."""
-    return shipped_number_reader_path()
 
 
 @dataclass
@@ -102,7 +92,7 @@ class Recognizer:
         self.backend = backend
         self.threshold = check_threshold(threshold)
         self.path = path  # the model file, when loaded from one (fine-tuning starts from it)
-        self.decline = decline_threshold(backend.metadata)  # "not a digit" at or above this probability
+        self.not_digit_threshold = not_digit_threshold(backend.metadata)  # "not a digit" at or above this probability
         self._reader: torch.nn.Module | bool | None = None  # the line reader, loaded on the first number
 
     @classmethod
@@ -111,9 +101,9 @@ class Recognizer:
         """Open `path` (default: the model shipped with digitrec) with the named backend."""
         check_threshold(threshold)  # before the model loads
         if path is None:
-            path = default_model_path()
+            path = shipped_model_path()
             if not path.is_file():
-                raise DigitrecError(f"{path}: the default model is missing from this installation; use --model FILE")
+                raise DigitrecError(f"{path}: the shipped model is missing from this installation; use --model FILE")
         return cls(load_backend(path, backend=backend, device=device), threshold, Path(path))
 
     @property
@@ -225,7 +215,7 @@ class Recognizer:
         """The shipped line reader (weights/numbers.safetensors), loaded on the first number read; None
         when it is missing (then every group of ink is read as one digit)."""
         if self._reader is None:
-            path = number_reader_path()
+            path = shipped_number_reader_path()
             self._reader = load_model(path)[0] if path.is_file() else False
         return self._reader or None
 
@@ -236,7 +226,7 @@ class Recognizer:
         p_not = float(probs[NOT_A_DIGIT]) if len(probs) > NOT_A_DIGIT else 0.0
         order = np.argsort(digits)[::-1]
         top3 = [(int(d), float(digits[d])) for d in order[:3]]
-        if p_not >= self.decline:
+        if p_not >= self.not_digit_threshold:
             return Prediction(None, p_not, digits, top3, p_not < self.threshold, False, pre.image, pre.source,
                               True, p_not)
         digit, p = top3[0]

@@ -16,7 +16,8 @@ import numpy as np
 from digitrec.util import NOT_A_DIGIT  # the index of the extra output of models trained with non-digits
 
 DIGITS = 10
-DEFAULT_DECLINE = 0.5  # a not-a-digit probability at or above this declines, unless the file says otherwise
+# the not-a-digit threshold when the model file records none: the answer is "not a digit" at or above it
+DEFAULT_NOT_DIGIT_THRESHOLD = 0.5
 
 
 def temperature(metadata: dict[str, Any]) -> float | None:
@@ -40,11 +41,13 @@ def with_temperature(probs: np.ndarray, t: float) -> np.ndarray:
     return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def decline_threshold(metadata: dict[str, Any]) -> float:
-    return float((metadata.get("rejection") or {}).get("not_digit_threshold", DEFAULT_DECLINE))
+def not_digit_threshold(metadata: dict[str, Any]) -> float:
+    """The not-a-digit threshold the model file records (its section keeps the name `rejection`, which
+    model files already carry: docs/glossary.md)."""
+    return float((metadata.get("rejection") or {}).get("not_digit_threshold", DEFAULT_NOT_DIGIT_THRESHOLD))
 
 
-def declined(probs: np.ndarray, threshold: float) -> np.ndarray:
+def said_not_digit(probs: np.ndarray, threshold: float) -> np.ndarray:
     """(N,) bool: the pictures a model with a not-a-digit output calls no digit."""
     if probs.shape[1] <= NOT_A_DIGIT:
         return np.zeros(len(probs), bool)

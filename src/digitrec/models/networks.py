@@ -19,7 +19,8 @@ from digitrec.models.registry import register_model
 
 # A small, typical network: the export tests and the inference benchmark default to it. (The package
 # ships a `best`-recipe model, bn-conv6-w32 read through test-time views: weights/default.safetensors.)
-DEFAULT_MODEL = "conv2-fc128"
+# the network `digitrec train` builds when no --model or recipe says otherwise: starting project A's
+DEFAULT_NETWORK = "conv2-fc64"
 
 
 def check_classes(classes: int) -> None:

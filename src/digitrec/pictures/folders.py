@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec.data import dataset as datamod
-from digitrec.data.formats import IMAGE_SUFFIXES
+from digitrec.data.folders import Skipped, class_folder_files
 from digitrec.errors import DigitrecError
 from digitrec.pictures import decode
 from digitrec.pictures import preprocess as prep
@@ -30,21 +30,7 @@ from digitrec.util import SIDE
 from digitrec.util.files import atomic_path
 from digitrec.util.system import cache_dir
 
-DIGIT_FOLDERS = tuple("0123456789")
-# what `digitrec predict` also reads when it finds it in a folder
-PICTURE_SUFFIXES = IMAGE_SUFFIXES | {".tga", ".ico", ".jp2", ".heic"}
 Key = tuple[str, int, int]  # (path relative to the folder, size in bytes, modification time in ns)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A picture left out, and why (one line)."""
-
-    path: Path
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
 
 
 @dataclass
@@ -62,44 +48,6 @@ class FolderPictures:
         skipped = f"{len(self.skipped)} skipped, listed above; " if self.skipped else ""
         return (f"{self.folder}: {len(self.labels)} pictures read "
                 f"(digits {digits}; {skipped}{self.cached} from the cache)")
-
-
-def _is_picture(path: Path) -> bool:
-    return path.suffix.lower() in PICTURE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-
-
-def picture_files(folder: Path) -> tuple[list[tuple[Path, int]], list[Skipped]]:
-    """Every picture in `folder`'s digit folders with its digit, sorted; and what is left out (pictures
-    outside a digit folder, folders inside one). A layout that holds no digit folders is an error."""
-    check_layout(folder)
-    files, skipped = [], [Skipped(p, "not inside a digit folder (0-9), so its digit is unknown")
-                          for p in sorted(folder.iterdir()) if _is_picture(p)]
-    for digit in DIGIT_FOLDERS:
-        for entry in sorted((folder / digit).iterdir()) if (folder / digit).is_dir() else []:
-            if _is_picture(entry):
-                files.append((entry, int(digit)))
-            elif entry.is_dir() and not entry.name.startswith("."):
-                skipped.append(Skipped(entry, f"a folder inside digit folder {digit}/ is not read"))
-    if not files:
-        raise DigitrecError(f"{folder}: class folders hold no images (pictures go in {folder}/0 … {folder}/9)")
-    return files, skipped
-
-
-def check_layout(folder: Path) -> None:
-    """One-line errors for layouts that say nothing or the wrong thing about each picture's digit."""
-    folders = [e for e in sorted(folder.iterdir()) if e.is_dir() and not e.name.startswith(".")]
-    for other in (e for e in folders if e.name not in DIGIT_FOLDERS):
-        if other.name in datamod.SPLITS:
-            missing = next(s for s in datamod.SPLITS if s != other.name)
-            raise DigitrecError(f"{folder}: has a {other.name}/ folder but no {missing}/ folder")
-        if any(_is_picture(p) for p in other.iterdir()):
-            raise DigitrecError(f"{other}: holds pictures but is not a digit folder (name each digit's "
-                                f"folder 0-9: {folder}/0 … {folder}/9)")
-    if not any(e.name in DIGIT_FOLDERS for e in folders):
-        loose = sum(_is_picture(p) for p in folder.iterdir())
-        hint = f" ({loose} pictures lie in {folder} itself)" if loose else ""
-        raise DigitrecError(f"{folder}: no class sub-folders named 0-9{hint}; put each digit's pictures "
-                            f"in {folder}/0 … {folder}/9")
 
 
 def read_one(path: Path) -> tuple[np.ndarray | None, str]:
@@ -161,7 +109,7 @@ class PictureCache:
 def read_pictures(folder: str | Path, cache: bool = True, progress: bool | None = None) -> FolderPictures:
     """Every usable picture of `folder`'s digit folders, preprocessed (from the cache when unchanged)."""
     folder = Path(folder)
-    files, skipped = picture_files(folder)
+    files, skipped = class_folder_files(folder)
     store = PictureCache(folder).load() if cache else None
     done: dict[Key, tuple[np.ndarray | None, str]] = {}
     images, labels, cached = [], [], 0

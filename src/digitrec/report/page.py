@@ -118,7 +118,7 @@ def make_figures(run: RunFiles, test: datamod.Dataset | None, probs: np.ndarray 
     if run.history:
         figures["curves"] = plots.plot_curves(run.history, out_dir / "curves.png")
     if test is not None and probs is not None and metrics is not None:
-        digits = probs[:, :10]  # the digit figures; `digitrec evaluate` counts the declines
+        digits = probs[:, :10]  # the digit figures; `digitrec evaluate` counts the not-a-digit answers
         figures["per_class"] = plots.plot_per_class(metrics.confusion, out_dir / "per_class.png")
         figures["confusion"] = plots.plot_confusion(metrics.confusion, out_dir / "confusion.png")
         figures["predictions"] = plots.plot_predictions(test.images, test.labels, digits, out_dir / "predictions.png")

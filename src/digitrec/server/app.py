@@ -33,7 +33,7 @@ from digitrec.pictures.decode import MAX_PIXELS
 from digitrec.server.admission import AdmitRequests
 from digitrec.server.bodies import InvalidBody
 from digitrec.server.limits import ApiError, BodyLimit, error_body
-from digitrec.server.metrics import CountRequests, Metrics
+from digitrec.server.metrics import CountRequests, Telemetry
 from digitrec.util.system import usable_cores
 
 STATIC = Path(str(resources.files("digitrec") / "server" / "static"))
@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     app.state.settings = settings
     app.state.recognizer = recognizer
     app.state.pipeline = None
-    app.state.metrics = Metrics(lambda: queue_depth(app)[0], lambda: queue_depth(app)[1])
+    app.state.metrics = Telemetry(lambda: queue_depth(app)[0], lambda: queue_depth(app)[1])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AdmitRequests, state=app.state)  # a full queue refuses before the body is read
     app.add_middleware(CountRequests, metrics=app.state.metrics)  # outermost: counts 413s and 503s too

@@ -20,7 +20,7 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)  # digits per model call
 
 
-class Metrics:
+class Telemetry:
     """The server's instruments; `queue` is read at each scrape from the functions it is given."""
 
     def __init__(self, requests_inside: Callable[[], int], pictures_waiting: Callable[[], int]) -> None:
@@ -48,9 +48,9 @@ def route_of(scope: dict) -> str:
 
 
 class CountRequests:
-    """ASGI middleware: every HTTP request's route, status and time into `Metrics`."""
+    """ASGI middleware: every HTTP request's route, status and time into `Telemetry`."""
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Telemetry) -> None:
         self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -1,13 +1,14 @@
 """Fitting what a model file says about its own probabilities, on the validation split only.
 
 - The temperature: one number T, chosen to minimise the negative log-likelihood of the held-out
-  validation pictures (digits, and non-digits for a model that can decline), applied at inference
+  validation pictures (digits, and non-digits for a model that can answer "not a digit"), applied at inference
   as softmax(log p / T) (models.calibration). Label smoothing, which the recipes use, leaves a
   network under-confident (a clear digit at 90%); T < 1 gives it back its confidence.
-- The "not a digit" threshold: the lowest not-a-digit probability, at least one half, that declines
-  at most `MAX_DIGITS_DECLINED` of the validation digits, and of the validation digits redrawn with
+- The not-a-digit threshold: the lowest not-a-digit probability, at least one half, that says "not a
+  digit" of at most `MAX_DIGITS_SAID_NOT_DIGIT` of the validation digits, and of the validation digits redrawn with
   each writing habit of synth.styles (a crossed 7 or an open 4 is a digit; at one half the
-  shipped model declined 0.85-0.95% of those, docs/honesty.md).
+  shipped model said so of 0.85-0.95% of those, docs/honesty.md). The model file records it in its
+  section `rejection` (a name files already carry; docs/glossary.md).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from digitrec.models.calibration import DEFAULT_DECLINE, NOT_A_DIGIT, with_temperature
+from digitrec.models.calibration import DEFAULT_NOT_DIGIT_THRESHOLD, NOT_A_DIGIT, with_temperature
 from digitrec.training.metrics import ece, nll
 
-MAX_DIGITS_DECLINED = 0.0025  # a quarter of a percent of validation digits, at most
+MAX_DIGITS_SAID_NOT_DIGIT = 0.0025  # a quarter of a percent of validation digits, at most
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -28,11 +29,13 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def decline_threshold(p_not_digit: np.ndarray, max_declined: float = MAX_DIGITS_DECLINED) -> float:
-    """The lowest threshold ≥ DEFAULT_DECLINE that declines at most `max_declined` of these digits."""
-    candidates = np.concatenate([[DEFAULT_DECLINE], np.sort(p_not_digit[p_not_digit >= DEFAULT_DECLINE]) + 1e-6])
+def fit_not_digit_threshold(p_not_digit: np.ndarray, max_share: float = MAX_DIGITS_SAID_NOT_DIGIT) -> float:
+    """The lowest threshold ≥ DEFAULT_NOT_DIGIT_THRESHOLD that says "not a digit" of at most `max_share`
+    of these digits."""
+    floor = DEFAULT_NOT_DIGIT_THRESHOLD
+    candidates = np.concatenate([[floor], np.sort(p_not_digit[p_not_digit >= floor]) + 1e-6])
     for t in candidates:
-        if (p_not_digit >= t).mean() <= max_declined:
+        if (p_not_digit >= t).mean() <= max_share:
             return float(min(t, 1.0))
     return 1.0
 
@@ -40,7 +43,7 @@ def decline_threshold(p_not_digit: np.ndarray, max_declined: float = MAX_DIGITS_
 def calibrate(raw_digits: np.ndarray, digit_labels: np.ndarray, raw_other: np.ndarray | None = None,
               raw_restyled: dict[str, np.ndarray] | None = None) -> dict:
     """Metadata for a model file: {"calibration": …, "rejection": …} from raw validation probabilities of
-    digits (N, C) and, for a model that can decline, of non-digits (M, C) and of digits redrawn with each
+    digits (N, C) and, for a model that can say "not a digit", of non-digits (M, C) and of digits redrawn with each
     writing habit ({habit: (K, C)}; they set the threshold, not the temperature)."""
     probs, labels = raw_digits, digit_labels
     if raw_other is not None and len(raw_other):
@@ -56,7 +59,7 @@ def calibrate(raw_digits: np.ndarray, digit_labels: np.ndarray, raw_other: np.nd
     if raw_digits.shape[1] > NOT_A_DIGIT:
         digits_p = with_temperature(raw_digits, t)[:, NOT_A_DIGIT]
         styled_p = {h: with_temperature(p, t)[:, NOT_A_DIGIT] for h, p in (raw_restyled or {}).items() if len(p)}
-        threshold = max([decline_threshold(digits_p)] + [decline_threshold(p) for p in styled_p.values()])
+        threshold = max([fit_not_digit_threshold(digits_p)] + [fit_not_digit_threshold(p) for p in styled_p.values()])
         other_p = with_temperature(raw_other, t)[:, NOT_A_DIGIT] if raw_other is not None else np.zeros(0)
         meta["rejection"] = {"not_digit_threshold": round(threshold, 6),
                              "validation_digits_declined": round(float((digits_p >= threshold).mean()), 5),

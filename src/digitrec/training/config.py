@@ -8,7 +8,7 @@ from typing import Any
 from digitrec.data.augment import get_augment
 from digitrec.data.dataset import DEFAULT_VAL_SIZE
 from digitrec.errors import DigitrecError
-from digitrec.models import TTA_VIEWS, list_models
+from digitrec.models import DEFAULT_NETWORK, TTA_VIEWS, list_models
 from digitrec.models.registry import accepts
 from digitrec.util.device import pick_device
 
@@ -23,7 +23,7 @@ SCHEDULES = ("constant", "onecycle", "linear")
 class TrainConfig:
     """Everything that decides a training run; saved as config.json so --resume can rebuild it."""
 
-    model: str = "conv2-fc64"
+    model: str = DEFAULT_NETWORK
     epochs: int = 10
     batch_size: int = 64
     optimizer: str = "adam"  # adam | adamw | sgd (Nesterov, momentum 0.9)

@@ -117,7 +117,7 @@ def save_ensemble(paths: list[Path], out: Path, tta: str = "none", measure_test:
 
 
 def calibrate_ensemble(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
-    """The averaged probabilities' own temperature (and decline threshold), fitted on the validation split
+    """The averaged probabilities' own temperature (and not-a-digit threshold), fitted on the validation split
     the members held out; none when they trained on every image (`--val-size 0`)."""
     val = validation_digits(cfg)
     if not len(val):

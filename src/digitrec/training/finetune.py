@@ -10,7 +10,7 @@ through `run.train_run` (so a fine-tuning run has the run folder, checkpoints an
 - `replay` of the training set is MNIST training digits from the part of the usual split that
   leaves out MNIST's validation digits, so the model keeps what it knew; a model that can answer
   "not a digit" also sees synthetic non-digits (its `not_digits` share), so it keeps that answer;
-- the saved model's temperature (and "not a digit" threshold) are fitted again on validation: the
+- the saved model's temperature (and not-a-digit threshold) are fitted again on validation: the
   person's held-out pictures plus MNIST validation digits (`calibration`). Why: docs/finetune.md.
 """
 
@@ -83,8 +83,8 @@ def network_settings(meta: dict[str, Any], init: str) -> dict[str, Any]:
 
 
 def finetune_config(init: str = SHIPPED, **overrides: Any) -> TrainConfig:
-    """The fine-tuning settings (recipes.FINETUNE) for the network in `init`'s file (a model that can
-    decline keeps seeing non-digits, in the share it was trained with), then `overrides`."""
+    """The fine-tuning settings (recipes.FINETUNE) for the network in `init`'s file (a model that can say
+    "not a digit" keeps seeing non-digits, in the share it was trained with), then `overrides`."""
     meta = read_init(init)
     settings = network_settings(meta, init)
     if settings["model_kwargs"].get("classes", 10) > 10:
@@ -115,7 +115,7 @@ def _mnist_split(data_dir: str) -> tuple[datamod.Dataset, datamod.Dataset]:
 def training_set(cfg: TrainConfig, mine: datamod.Dataset,
                  mnist_train: datamod.Dataset | None) -> tuple[datamod.Dataset, dict[str, Any]]:
     """The person's training pictures, repeated up to `min_pictures`, plus `replay` of MNIST training
-    digits and, for a model that can decline, `not_digits` of synthetic non-digits cut from those."""
+    digits and, for a model that can say "not a digit", `not_digits` of synthetic non-digits cut from those."""
     copies = max(1, math.ceil(cfg.min_pictures / max(1, len(mine))))
     parts = [mine.subset(np.tile(np.arange(len(mine)), copies), mine.source)]
     n_replay = round(len(parts[0]) * cfg.replay / (1 - cfg.replay)) if mnist_train is not None else 0
@@ -175,9 +175,9 @@ def after(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, figures: dic
 
 def calibration(cfg: TrainConfig, model: nn.Module, val: datamod.Dataset, mnist_val: datamod.Dataset | None,
                 base_meta: dict[str, Any], device) -> dict[str, Any]:
-    """Temperature (and "not a digit" threshold) refitted on the person's held-out pictures plus
-    CALIBRATION_MNIST of MNIST's validation digits (and validation non-digits for a model that can
-    decline): the fine-tuned model serves both kinds. With fewer than MIN_CALIBRATION pictures to fit
+    """Temperature (and not-a-digit threshold) refitted on the person's held-out pictures plus
+    CALIBRATION_MNIST of MNIST's validation digits (and validation non-digits for a model that can say
+    "not a digit"): the fine-tuned model serves both kinds. With fewer than MIN_CALIBRATION pictures to fit
     on, the base model's calibration is kept, and the file says so."""
     digits = val
     if mnist_val is not None:

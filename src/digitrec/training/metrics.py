@@ -30,7 +30,7 @@ class Metrics:
 
 def digit_answers(probs: np.ndarray) -> np.ndarray:
     """The most probable digit of each row of (N, 10 or 11) probabilities, a "not a digit" output aside:
-    digit accuracy is comparable between models that can decline and models that cannot."""
+    digit accuracy is comparable between models that can say "not a digit" and models that cannot."""
     return probs[:, :10].argmax(1)
 
 

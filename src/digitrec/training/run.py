@@ -28,7 +28,7 @@ from digitrec.training.loop import EpochStats, Trainer
 from digitrec.training.metrics import Metrics, compute_metrics, digit_answers
 from digitrec.training.runfolder import RunFolder
 
-VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can decline
+VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can say "not a digit"
 RESTYLED_SEED = 21  # the validation digits' restyling stream (training's is 0, bench/honesty.py's 7)
 
 
@@ -90,14 +90,14 @@ def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Da
 
 
 def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dataset | None:
-    """Non-digits for calibrating a model that can decline: drawn from the validation digits' split."""
+    """Non-digits for calibrating a model that can say "not a digit": drawn from the validation digits' split."""
     if not cfg.not_digits or not len(val):
         return None
     return nondigit_bank(min(VAL_NON_DIGITS, len(val)), val, seed=1, tag="val")
 
 
 def validation_restyled(cfg: TrainConfig, val: datamod.Dataset) -> dict[str, np.ndarray]:
-    """For a model that can decline: the validation digits of each habit's class redrawn with that habit
+    """For a model that can say "not a digit": the validation digits of each habit's class redrawn with that habit
     (synth.styles), which the "not a digit" threshold must leave as digits. Empty otherwise."""
     if not cfg.not_digits or not len(val):
         return {}

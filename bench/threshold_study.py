@@ -1,17 +1,16 @@
-"""Where to set the "not a digit" threshold, on validation only: the shipped model's decline rates on the
+"""Where to set the "not a digit" threshold, on validation only: the shipped model's not-a-digit rates on the
 5,000 validation digits, 3,000 validation non-digits and the validation digits redrawn with each writing
 habit (synth.styles), at several thresholds: the sets `training.run` calibrates every run on.
 docs/honesty.md has the table.
 
-    python bench/decline_study.py [--model FILE]
+    python bench/threshold_study.py [--model FILE]
 """
 import argparse
 
 import torch
 
-from digitrec.inference.recognizer import default_model_path
 from digitrec.models.calibration import NOT_A_DIGIT, calibrated
-from digitrec.models.modelfile import load_model
+from digitrec.models.modelfile import load_model, shipped_model_path
 from digitrec.models.predict import predict_proba
 from digitrec.training.config import TrainConfig
 from digitrec.training.run import validation_digits, validation_non_digits, validation_restyled
@@ -23,7 +22,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, meta = load_model(args.model or default_model_path())
+    model, meta = load_model(args.model or shipped_model_path())
     cfg = TrainConfig.from_dict(meta["training"])  # the very sets its training run calibrated on
 
     def p_not(images):
