@@ -9,53 +9,67 @@ from helpers import assert_user_error, idx_bytes, run_cli
 from PIL import Image
 
 
-def make(kind: str, folder):
-    """The damaged file (or folder) `kind`, and the words its error must contain."""
-    if kind == "empty-csv":
-        (folder / "train.csv").write_bytes(b"")
-        return folder / "train.csv", ["train.csv", "CSV file is empty"]
-    if kind == "header-only-csv":
-        (folder / "train.csv").write_text("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n")
-        return folder / "train.csv", ["train.csv", "has a header but no rows"]
-    if kind == "npz-without-arrays":
-        np.savez(folder / "mnist.npz", images=np.zeros((3, 28, 28), np.uint8))
-        return folder / "mnist.npz", ["mnist.npz", "no x_train/y_train or x_test/y_test arrays"]
-    if kind == "npz-without-labels":
-        np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8))
-        return folder / "mnist.npz", ["mnist.npz", "has x_train but no y_train"]
-    if kind == "class-folders-without-pictures":
-        for d in "0123456789":
-            (folder / "digits" / d).mkdir(parents=True)
-        (folder / "digits" / "3" / "notes.txt").write_text("not a picture")
-        return folder / "digits", ["digits", "hold no images"]
-    if kind == "no-class-folders":
-        (folder / "digits").mkdir()
-        Image.new("L", (28, 28)).save(folder / "digits" / "a.png")
-        return folder / "digits", ["digits", "no class sub-folders named 0-9"]
-    if kind == "idx-of-the-wrong-rank":
-        idx = folder / "idx"
-        idx.mkdir()
-        (idx / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((3, 784), np.uint8)))  # 2-D, not 3-D
-        (idx / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(3, np.uint8)))
-        return idx, ["train-images-idx3-ubyte", "expected 3 IDX dimensions, found 2"]
-    raise ValueError(kind)
+def bad_empty_csv(folder):
+    (folder / "train.csv").write_bytes(b"")
+    return folder / "train.csv", ["train.csv", "CSV file is empty"]
 
 
-KINDS = ["empty-csv", "header-only-csv", "npz-without-arrays", "npz-without-labels",
-         "class-folders-without-pictures", "no-class-folders", "idx-of-the-wrong-rank"]
+def bad_header_only_csv(folder):
+    (folder / "train.csv").write_text("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n")
+    return folder / "train.csv", ["train.csv", "has a header but no rows"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_train_on_a_damaged_data_file(kind, tmp_path):
-    data, words = make(kind, tmp_path)
+def bad_npz_without_arrays(folder):
+    np.savez(folder / "mnist.npz", images=np.zeros((3, 28, 28), np.uint8))
+    return folder / "mnist.npz", ["mnist.npz", "no x_train/y_train or x_test/y_test arrays"]
+
+
+def bad_npz_without_labels(folder):
+    np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28), np.uint8))
+    return folder / "mnist.npz", ["mnist.npz", "has x_train but no y_train"]
+
+
+def bad_class_folders_without_pictures(folder):
+    for d in "0123456789":
+        (folder / "digits" / d).mkdir(parents=True)
+    (folder / "digits" / "3" / "notes.txt").write_text("not a picture")
+    return folder / "digits", ["digits", "hold no images"]
+
+
+def bad_no_class_folders(folder):
+    (folder / "digits").mkdir()
+    Image.new("L", (28, 28)).save(folder / "digits" / "a.png")
+    return folder / "digits", ["digits", "no class sub-folders named 0-9"]
+
+
+def bad_idx_of_the_wrong_rank(folder):
+    idx = folder / "idx"
+    idx.mkdir()
+    (idx / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((3, 784), np.uint8)))  # 2-D, not 3-D
+    (idx / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(3, np.uint8)))
+    return idx, ["train-images-idx3-ubyte", "expected 3 IDX dimensions, found 2"]
+
+
+# each case makes the damaged file (or folder) in a folder and says the words its error must contain
+CASES = [pytest.param(bad_empty_csv, id="empty-csv"), pytest.param(bad_header_only_csv, id="header-only-csv"),
+         pytest.param(bad_npz_without_arrays, id="npz-without-arrays"),
+         pytest.param(bad_npz_without_labels, id="npz-without-labels"),
+         pytest.param(bad_class_folders_without_pictures, id="class-folders-without-pictures"),
+         pytest.param(bad_no_class_folders, id="no-class-folders"),
+         pytest.param(bad_idx_of_the_wrong_rank, id="idx-of-the-wrong-rank")]
+
+
+@pytest.mark.parametrize("make", CASES)
+def test_train_on_a_damaged_data_file(make, tmp_path):
+    data, words = make(tmp_path)
     result = run_cli("train", "--data", data, "--epochs", "1", "--out", tmp_path / "run", in_process=True)
     assert_user_error(result, *words)
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("kind", ["empty-csv", "header-only-csv", "npz-without-arrays"])
-def test_evaluate_on_a_damaged_data_file(kind, tmp_path, quick_run):
-    data, words = make(kind, tmp_path)
+@pytest.mark.parametrize("make", CASES[:3])
+def test_evaluate_on_a_damaged_data_file(make, tmp_path, quick_run):
+    data, words = make(tmp_path)
     assert_user_error(run_cli("evaluate", quick_run[0] / "model.safetensors", "--data", data, in_process=True),
                       *words)
 

@@ -92,9 +92,11 @@ def test_a_picture_that_is_no_digit_gets_no_digit(mnist_test):
 def test_a_letter_inside_a_number_makes_it_unsure_not_shorter(mnist_test):
     from digitrec.inference.recognizer import Prediction, number_from
 
-    digit = Prediction(4, 0.99, np.eye(10)[4], [(4, 0.99)], False, False, mnist_test.images[0])
-    letter = Prediction(None, 0.9, np.full(10, 0.01), [(1, 0.01)], False, False, mnist_test.images[0], "",
-                        True, 0.9)
+    digit = Prediction(digit=4, probability=0.99, probabilities=np.eye(10)[4], top3=[(4, 0.99)], unsure=False,
+                       blank=False, input=mnist_test.images[0])
+    letter = Prediction(digit=None, probability=0.9, probabilities=np.full(10, 0.01), top3=[(1, 0.01)],
+                        unsure=False, blank=False, input=mnist_test.images[0], not_digit=True,
+                        not_digit_probability=0.9)
     reading = number_from([digit, letter, digit], "x")
     assert reading.text == "4?4" and reading.unsure and reading.probability == 0.0
 

@@ -109,43 +109,73 @@ def test_the_shipped_model_without_mnist_keeps_its_calibration(tmp_path, mine):
     assert meta["data"]["finetune"]["replayed_mnist"] == 0 and meta["arch_kwargs"]["base"]["arch"] == "bn-conv6-w32"
 
 
-def bad_input(kind, tmp_path, mnist_test):
-    """(the command line's --init and --data for `kind`, extra options, the words its error must hold)."""
+def bad_init_not_a_model(tmp_path, mnist_test):
     mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
-    if kind == "init-not-a-model":
-        (tmp_path / "notes.txt").write_text("hello")
-        return [tmp_path / "notes.txt", mine], [], ["--init", "notes.txt", "not a readable safetensors model file"]
-    if kind == "init-missing":
-        return [tmp_path / "nope.safetensors", mine], [], ["--init", "nope.safetensors", "model file not found"]
-    if kind == "init-other-input-shape":
-        init = small_model(tmp_path / "wide.safetensors", input={"shape": [1, 32, 32]})
-        return [init, mine], [], ["--init", "wide.safetensors", "reads 1x32x32 inputs"]
-    if kind == "init-ensemble":
-        members = [{"arch": "bn-conv3-w16"}, {"arch": "bn-conv3-w16"}]
-        save_model(create_model("ensemble", members=members), tmp_path / "ens.safetensors")
-        return [tmp_path / "ens.safetensors", mine], [], ["--init", "ensemble cannot be fine-tuned"]
-    if kind == "model-beside-init":
-        return ["default", mine], ["--model", "conv2-fc64"], ["--model", "cannot be combined with --init"]
-    if kind == "one-picture-of-a-digit":
-        for extra in sorted((mine / "5").iterdir())[1:]:
-            extra.unlink()
-        return ["default", mine], [], [f"{mine}/5: 1 usable picture of 5", "at least 2"]
-    if kind == "a-word-for-a-digit":
-        (mine / "7").rename(mine / "seven")
-        return ["default", mine], [], ["seven", "holds pictures but is not a digit folder"]
-    if kind == "replay-without-init":
-        return [None, mine], ["--replay", "0.5"], ["--replay", "goes with --init"]
-    if kind == "empty-folder":
-        (tmp_path / "empty").mkdir()
-        return ["default", tmp_path / "empty"], [], ["empty", "no class sub-folders named 0-9"]
-    raise ValueError(kind)
+    (tmp_path / "notes.txt").write_text("hello")
+    return [tmp_path / "notes.txt", mine], [], ["--init", "notes.txt", "not a readable safetensors model file"]
 
 
-@pytest.mark.parametrize("kind", ["init-not-a-model", "init-missing", "init-other-input-shape", "init-ensemble",
-                                  "model-beside-init", "one-picture-of-a-digit", "a-word-for-a-digit",
-                                  "empty-folder", "replay-without-init"])
-def test_bad_input_is_one_line_and_leaves_nothing(kind, tmp_path, mnist_test):
-    (init, data), extra, words = bad_input(kind, tmp_path, mnist_test)
+def bad_init_missing(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    return [tmp_path / "nope.safetensors", mine], [], ["--init", "nope.safetensors", "model file not found"]
+
+
+def bad_init_other_input_shape(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    init = small_model(tmp_path / "wide.safetensors", input={"shape": [1, 32, 32]})
+    return [init, mine], [], ["--init", "wide.safetensors", "reads 1x32x32 inputs"]
+
+
+def bad_init_ensemble(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    members = [{"arch": "bn-conv3-w16"}, {"arch": "bn-conv3-w16"}]
+    save_model(create_model("ensemble", members=members), tmp_path / "ens.safetensors")
+    return [tmp_path / "ens.safetensors", mine], [], ["--init", "ensemble cannot be fine-tuned"]
+
+
+def bad_model_beside_init(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    return ["default", mine], ["--model", "conv2-fc64"], ["--model", "cannot be combined with --init"]
+
+
+def bad_one_picture_of_a_digit(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    for extra in sorted((mine / "5").iterdir())[1:]:
+        extra.unlink()
+    return ["default", mine], [], [f"{mine}/5: 1 usable picture of 5", "at least 2"]
+
+
+def bad_a_word_for_a_digit(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    (mine / "7").rename(mine / "seven")
+    return ["default", mine], [], ["seven", "holds pictures but is not a digit folder"]
+
+
+def bad_replay_without_init(tmp_path, mnist_test):
+    mine = picture_folder(tmp_path / "mine", mnist_test.images, mnist_test.labels, 3)
+    return [None, mine], ["--replay", "0.5"], ["--replay", "goes with --init"]
+
+
+def bad_empty_folder(tmp_path, mnist_test):
+    (tmp_path / "empty").mkdir()
+    return ["default", tmp_path / "empty"], [], ["empty", "no class sub-folders named 0-9"]
+
+
+# each case returns the command line's --init and --data, extra options, and the words its error must hold
+BAD_INPUTS = [pytest.param(bad_init_not_a_model, id="init-not-a-model"),
+              pytest.param(bad_init_missing, id="init-missing"),
+              pytest.param(bad_init_other_input_shape, id="init-other-input-shape"),
+              pytest.param(bad_init_ensemble, id="init-ensemble"),
+              pytest.param(bad_model_beside_init, id="model-beside-init"),
+              pytest.param(bad_one_picture_of_a_digit, id="one-picture-of-a-digit"),
+              pytest.param(bad_a_word_for_a_digit, id="a-word-for-a-digit"),
+              pytest.param(bad_empty_folder, id="empty-folder"),
+              pytest.param(bad_replay_without_init, id="replay-without-init")]
+
+
+@pytest.mark.parametrize("bad_input", BAD_INPUTS)
+def test_bad_input_is_one_line_and_leaves_nothing(bad_input, tmp_path, mnist_test):
+    (init, data), extra, words = bad_input(tmp_path, mnist_test)
     out = tmp_path / "run"
     options = ["--init", init, *QUICK] if init is not None else ["--epochs", "1"]
     result = run_cli("train", *options, "--data", data, *extra, "--out", out, in_process=True)

@@ -28,9 +28,10 @@ from digitrec.util.files import atomic_write, check_writable_dir
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prediction:
-    """One picture's answer. `digit` is None for a blank picture (nothing is guessed) and for a picture
+    """One picture's answer (keyword-only: its flags and probabilities share types). `digit` is None for
+    a blank picture (nothing is guessed) and for a picture
     that holds no digit (`not_digit`, from a model trained to say so)."""
 
     digit: int | None
@@ -57,7 +58,7 @@ class Prediction:
         return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NumberReading:
     """A multi-digit number read left to right; `text` is "" when the picture is blank."""
 
@@ -204,7 +205,7 @@ class Recognizer:
         probs = dict(zip(ask, self.probabilities(images[ask]))) if ask else {}
         digits = []
         for i, p in enumerate(pieces):
-            pre = Preprocessed(images[i], False, False, False, 0.0, source)
+            pre = Preprocessed(image=images[i], blank=False, inverted=False, thickened=False, stroke=0.0, source=source)
             read = probs[i] if p.emission is None else share_probabilities(p.emission, probs.get(i))
             answer = self._answer(pre, read)
             answer.box = Box(*ln.box(p.group, p.left, p.right))
@@ -221,16 +222,19 @@ class Recognizer:
 
     def _answer(self, pre: Preprocessed, probs: np.ndarray | None) -> Prediction:
         if probs is None:
-            return Prediction(None, 0.0, np.zeros(10, np.float32), [], False, True, pre.image, pre.source)
+            return Prediction(digit=None, probability=0.0, probabilities=np.zeros(10, np.float32), top3=[],
+                              unsure=False, blank=True, input=pre.image, source=pre.source)
         digits = probs[:DIGITS].astype(np.float32)
         p_not = float(probs[NOT_A_DIGIT]) if len(probs) > NOT_A_DIGIT else 0.0
         order = np.argsort(digits)[::-1]
         top3 = [(int(d), float(digits[d])) for d in order[:3]]
         if p_not >= self.not_digit_threshold:
-            return Prediction(None, p_not, digits, top3, p_not < self.threshold, False, pre.image, pre.source,
-                              True, p_not)
+            return Prediction(digit=None, probability=p_not, probabilities=digits, top3=top3,
+                              unsure=p_not < self.threshold, blank=False, input=pre.image, source=pre.source,
+                              not_digit=True, not_digit_probability=p_not)
         digit, p = top3[0]
-        return Prediction(digit, p, digits, top3, p < self.threshold, False, pre.image, pre.source, False, p_not)
+        return Prediction(digit=digit, probability=p, probabilities=digits, top3=top3, unsure=p < self.threshold,
+                          blank=False, input=pre.image, source=pre.source, not_digit_probability=p_not)
 
 
 def save_pictures(pictures: Sequence[ImageSource], labels: Sequence[int], folder: Path,
@@ -267,8 +271,8 @@ def save_pictures(pictures: Sequence[ImageSource], labels: Sequence[int], folder
 def number_from(digits: list[Prediction], source: str) -> NumberReading:
     found = [d for d in digits if not d.blank]
     if not found:
-        return NumberReading("", [], 0.0, False, True, source)
+        return NumberReading(text="", digits=[], probability=0.0, unsure=False, blank=True, source=source)
     text = "".join("?" if d.not_digit else str(d.digit) for d in found)  # a letter in a number is shown, not dropped
     probability = float(np.prod([0.0 if d.not_digit else d.probability for d in found]))
     unsure = any(d.unsure or d.not_digit for d in found)
-    return NumberReading(text, found, probability, unsure, False, source)
+    return NumberReading(text=text, digits=found, probability=probability, unsure=unsure, blank=False, source=source)

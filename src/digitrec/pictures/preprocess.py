@@ -35,9 +35,9 @@ SPECK = 0.05  # ink blobs smaller than this fraction of the largest are noise
 QUIET = 8 / 255
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preprocessed:
-    """What the model will see, and what was done to get it."""
+    """What the model will see, and what was done to get it (keyword-only: three flags share a type)."""
 
     image: np.ndarray  # (28, 28) uint8, ink bright on 0, digit centred by mass
     blank: bool  # no ink found: there is nothing to recognise
@@ -74,7 +74,8 @@ def preprocess(image: ImageSource, name: str | None = None) -> Preprocessed:
     ready = mnist_style(gray)
     if ready is not None:
         digit, inverted = ready
-        return Preprocessed(digit, False, inverted, False, stroke_width(digit > 76) / BOX, name)
+        return Preprocessed(image=digit, blank=False, inverted=inverted, thickened=False,
+                            stroke=stroke_width(digit > 76) / BOX, source=name)
     return render_digit(ink_map(gray, name, levels, box_only=True))
 
 
@@ -248,14 +249,16 @@ def drop_specks(mask: np.ndarray) -> np.ndarray:
 def render_digit(ink: InkMap) -> Preprocessed:
     """The ink of one digit → a centred 28×28 uint8 MNIST-style image."""
     if ink.blank or not ink.mask.any():
-        return Preprocessed(np.zeros((SIDE, SIDE), np.uint8), True, ink.inverted, False, 0.0, ink.source)
+        return Preprocessed(image=np.zeros((SIDE, SIDE), np.uint8), blank=True, inverted=ink.inverted, thickened=False,
+                            stroke=0.0, source=ink.source)
     work = work_mask(ink)
     stroke = stroke_width(work) / max(work.shape)
     thickened = stroke < THIN * MNIST_STROKE
     if thickened:
         work = thicken(work, (MNIST_STROKE - stroke) * max(work.shape) / 2)
     image = centre_by_mass(fit_box(crop(work)))
-    return Preprocessed(image, False, ink.inverted, thickened, float(stroke), ink.source)
+    return Preprocessed(image=image, blank=False, inverted=ink.inverted, thickened=thickened, stroke=float(stroke),
+                        source=ink.source)
 
 
 def crop(mask: np.ndarray) -> np.ndarray:
