@@ -92,7 +92,7 @@ def test_every_rank_ends_with_the_same_parameters_and_batchnorm_statistics(bn_tw
 
 
 def test_each_rank_trains_on_its_half_of_every_single_process_batch(bn_two):
-    from digitrec.training.loop import epoch_permutation
+    from digitrec.training.digits import epoch_permutation
 
     _, _, traces = bn_two
     order = epoch_permutation(3, 1, N_TRAIN).tolist()
