@@ -33,3 +33,16 @@ def test_elastic_blur_is_two_clipped_box_blurs():
         expected = torch.nn.functional.avg_pool2d(expected, 7, stride=1, padding=3, count_include_pad=False)
     m = _field_blur(7, torch.device("cpu"))  # the matrix elastic_field uses, not a rebuilt copy
     torch.testing.assert_close(m @ x @ m.T, expected, atol=1e-6, rtol=0)
+
+
+def test_the_augmentations_a_line_model_may_take_work_on_lines_of_any_width():
+    """A line of digits is 32 pixels tall and as wide as its digits: `any_size` augmentations keep its
+    shape; the others turn 28x28 digits and are refused for line models (training.config)."""
+    from digitrec.data.augment import get_augment, list_augments
+
+    assert list_augments(any_size=True) == ["none", "stroke"] and "elastic" in list_augments()
+    torch.manual_seed(0)
+    x = torch.zeros(4, 1, 32, 90)
+    x[:, :, 8:24, 10:80] = torch.rand(4, 1, 16, 70)
+    y = get_augment("stroke")(x.clone())
+    assert y.shape == x.shape and not torch.equal(y, x) and y.max() <= 1.0001

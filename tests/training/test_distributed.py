@@ -92,7 +92,7 @@ def test_every_rank_ends_with_the_same_parameters_and_batchnorm_statistics(bn_tw
 
 
 def test_each_rank_trains_on_its_half_of_every_single_process_batch(bn_two):
-    from digitrec.training.loop import epoch_permutation
+    from digitrec.training.digits import epoch_permutation
 
     _, _, traces = bn_two
     order = epoch_permutation(3, 1, N_TRAIN).tolist()
@@ -225,3 +225,18 @@ def test_two_nodes_meet_through_c10d_rendezvous(fc_runs, tmp_path):
     assert traces[0]["batches"] == two_traces[0]["batches"]  # same shards as 2 processes on one node
     ref, got = _weights(two_out), _weights(out)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+@pytest.mark.slow
+def test_a_line_model_trains_on_two_processes_each_its_half_of_every_group(tmp_path):
+    """--recipe numbers under --nproc: both ranks draw the same lines and each trains on its half of every
+    group of similar width; they end with the same weights and BatchNorm statistics."""
+    result, out, traces = train(tmp_path, "lines", "--recipe", "numbers", "--lines", "256", "--epochs", "1",
+                                "--seed", "2", nproc=2)
+    assert traces[0]["params_sha256"] == traces[1]["params_sha256"]
+    assert traces[0]["state_sha256"] == traces[1]["state_sha256"]
+    groups = list(zip(traces[0]["batches"], traces[1]["batches"]))
+    assert len(groups) == 256 // BATCH and all(len(a) == len(b) == BATCH // 2 for a, b in groups)
+    assert sorted(i for a, b in groups for i in a + b) == list(range(256))
+    assert result.stdout.count("epoch  1/1") == 1 and "exact" in result.stdout
+    assert json.loads((out / "history.json").read_text())["epochs"][0]["train_accuracy"] is None

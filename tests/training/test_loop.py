@@ -169,8 +169,8 @@ def test_the_loss_is_label_smoothed_as_configured(mnist_train, tmp_path):
         with torch.no_grad():
             trainer.model.train()
             torch.manual_seed(11)
-            logits = trainer.model(to_input(trainer.images[idx]))
-        expected = torch.nn.functional.cross_entropy(logits, trainer.labels[idx], label_smoothing=smoothing)
+            logits = trainer.model(to_input(trainer.task.images[idx]))
+        expected = torch.nn.functional.cross_entropy(logits, trainer.task.labels[idx], label_smoothing=smoothing)
         torch.manual_seed(11)
         loss, _ = trainer._step(idx, lr=0.0)
         assert loss.item() == pytest.approx(expected.item(), rel=1e-5), smoothing
@@ -212,7 +212,7 @@ def test_make_optimizer_builds_what_the_config_names():
 
 
 def test_epoch_order_is_a_fixed_function_of_seed_and_epoch():
-    from digitrec.training.loop import epoch_permutation
+    from digitrec.training.digits import epoch_permutation
 
     a = epoch_permutation(3, 2, 1000)
     torch.manual_seed(123)  # the global generator plays no part
@@ -260,16 +260,27 @@ def predict_proba_of(model, dataset):
     return predict_proba(model, dataset.images)
 
 
-def test_a_run_without_validation_reports_none():
-    import math
-
+def test_a_run_without_validation_reports_none(tmp_path):
+    """No validation pictures: the figures are None, and history.json says null (JSON has no NaN)."""
     from digitrec.training.loop import Trainer
 
     images = np.zeros((64, 28, 28), np.uint8)
     from digitrec.data import Dataset
 
-    trainer = Trainer(cfg_for(epochs=1, batch_size=32), Dataset(images, np.arange(64) % 10, "z"), None, "unused")
-    assert all(math.isnan(v) for v in trainer.validate())
+    trainer = Trainer(cfg_for(epochs=1, batch_size=32), Dataset(images, np.arange(64) % 10, "z"), None, tmp_path,
+                      log=lambda _: None, progress=False)
+    assert trainer.validate() == (None, None)
+    trainer.run()
+    epoch = strict_json(tmp_path / "history.json")["epochs"][0]
+    assert epoch["val_loss"] is None and epoch["val_accuracy"] is None and 0 <= epoch["train_accuracy"] <= 1
+
+
+def strict_json(path):
+    """The JSON document in `path`, read as a browser or jq would: NaN and Infinity are errors."""
+    def refuse(name):
+        raise ValueError(f"{path}: {name} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
 
 
 @pytest.mark.parametrize("freeze", [False, True])

@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     p.add_argument("--val-size", type=int, default=None,
                    help=f"held-out training images (default {_DEFAULTS.val_size})")
     p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")
+    p.add_argument("--lines", type=int, default=None, metavar="N",
+                   help="line models (--recipe numbers): lines drawn afresh from the training digits every epoch "
+                        "(default 40,000)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -1,7 +1,9 @@
 """Batch augmentation as tensor ops (there is no torchvision build here).
 
 Each augmentation takes and returns a (B, 1, 28, 28) float batch, drawing its
-randomness from torch's global generator so a seeded run repeats exactly.
+randomness from torch's global generator so a seeded run repeats exactly. Those
+registered with `any_size` (random stroke width) work on a batch of any height and
+width too, so a line model (lines of digits, 32 pixels tall) can use them.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from digitrec.errors import DigitrecError
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 _AUGMENTS: dict[str, Augment | None] = {"none": None}
+_ANY_SIZE = {"none"}  # those that do not assume a 28x28 digit
 
 
-def register_augment(name: str) -> Callable[[Augment], Augment]:
+def register_augment(name: str, any_size: bool = False) -> Callable[[Augment], Augment]:
     def wrap(fn: Augment) -> Augment:
         _AUGMENTS[name] = fn
+        if any_size:
+            _ANY_SIZE.add(name)
         return fn
 
     return wrap
 
 
-def list_augments() -> list[str]:
-    return sorted(_AUGMENTS)
+def list_augments(any_size: bool = False) -> list[str]:
+    """The augmentations' names (`any_size`: only those that work on a batch of any height and width)."""
+    return sorted(_ANY_SIZE if any_size else _AUGMENTS)
 
 
 def get_augment(name: str) -> Augment | None:
@@ -115,6 +121,7 @@ def affine(x: torch.Tensor) -> torch.Tensor:
     return random_affine(x)
 
 
+@register_augment("stroke", any_size=True)
 def random_stroke(x: torch.Tensor, thicker: float = 1.0, thinner: float = 0.5) -> torch.Tensor:
     """Per-image random stroke width: blend towards a 3×3 dilation (up to `thicker`) or
     erosion (up to `thinner`). Pens, markers and mouse strokes differ far more than MNIST's."""

@@ -178,6 +178,8 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a figure that does not apply (history.json's null)
+        return "—"
     if isinstance(value, float):
         return "—" if math.isnan(value) else f"{value:.4g}"
     if isinstance(value, (dict, list)):

@@ -102,9 +102,9 @@ def plot_curves(history: Sequence[dict], path: str | Path) -> Path:
     acc_ax, loss_ax = fig.subplots(1, 2)
     for ax, key, title in ((acc_ax, "accuracy", "accuracy"), (loss_ax, "loss", "loss (cross-entropy)")):
         for split, colour in (("train", TRAIN), ("val", VAL)):
-            values = [row[f"{split}_{key}"] for row in history]
-            if all(v != v for v in values):  # all NaN: the run held out no validation images
-                continue
+            values = [float("nan") if row[f"{split}_{key}"] is None else row[f"{split}_{key}"] for row in history]
+            if all(v != v for v in values):  # null (NaN in older files): no validation images, or a line model's
+                continue  # training lines, which are not read back
             label = f"{'train' if split == 'train' else 'validation'} (last {values[-1]:.4f})"
             ax.plot(epochs, values, marker="o", markersize=4, color=colour, label=label)
         ax.set_title(title)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from digitrec.data.augment import get_augment
+from digitrec.data.augment import get_augment, list_augments
 from digitrec.data.dataset import DEFAULT_VAL_SIZE
 from digitrec.errors import DigitrecError
-from digitrec.models import DEFAULT_NETWORK, TTA_VIEWS, list_models
+from digitrec.models import DEFAULT_NETWORK, TTA_VIEWS, list_models, reads
 from digitrec.models.registry import accepts
 from digitrec.util.device import pick_device
 
@@ -39,6 +39,7 @@ class TrainConfig:
     channels_last: bool = False
     val_size: int = DEFAULT_VAL_SIZE
     subset: int = 0  # train on the first N training images only (quick runs); 0 = all
+    lines: int = 0  # line models: lines drawn afresh from the training digits every epoch; 0 = 40,000
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -85,6 +86,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)"),
             (0 <= self.ema < 1, "ema", "must be in [0, 1)"),
             (self.subset >= 0, "subset", "must be 0 (all) or positive"),
+            (self.lines >= 0, "lines", f"must be 0 (the line model's default) or positive, got {self.lines}"),
             (self.val_size >= 0, "val_size", f"must be 0 or more, got {self.val_size}"),
             (self.threads is None or self.threads >= 1, "threads", f"must be at least 1, got {self.threads}"),
             (self.tta in TTA_VIEWS, "tta", f"unknown view set {self.tta!r}; choose from {', '.join(TTA_VIEWS)}"),
@@ -109,7 +111,32 @@ class TrainConfig:
             raise DigitrecError(f"{self.model} has no 'not a digit' output; use bn-conv3-w16 or bn-conv6-w32",
                                 field="not_digits")
         get_augment(self.augment)
+        self._check_fits_model()
         pick_device(self.device)
+
+    def _check_fits_model(self) -> None:
+        """A setting that means nothing to this kind of model is refused, never quietly ignored: a line
+        model (line-ctc) trains on lines drawn from the digits, with a CTC loss, from scratch."""
+        if reads(self.model) != "line":
+            if self.lines:
+                raise DigitrecError(f"only a line model (line-ctc) trains on lines; {self.model} reads single digits",
+                                    field="lines")
+            return
+        why = f"does not apply to a line model ({self.model})"
+        refusals = [
+            (self.init, "init", f"{why}: fine-tuning reads your pictures of single digits"),
+            (self.label_smoothing, "label_smoothing", f"{why}: its CTC loss has no label smoothing"),
+            (self.tta != "none", "tta", f"{why}: the test-time views turn single digits"),
+            (self.styles, "styles", f"{why}: it learns from MNIST's own digits"),
+            (self.test_data, "test_data", f"{why}: it is judged on lines of validation digits "
+                                          "(bench/number_reading.py measures it on test digits)"),
+            (self.augment not in list_augments(any_size=True), "augment",
+             f"{self.augment!r} turns 28x28 digits, not lines; a line model takes "
+             f"{' or '.join(list_augments(any_size=True))}"),
+        ]
+        for refused, name, message in refusals:
+            if refused:
+                raise DigitrecError(message, field=name)
 
     def model_arguments(self) -> dict[str, Any]:
         """The network's arguments: the recipe's, plus the extra output when training with non-digits."""

@@ -1,8 +1,11 @@
-"""The training loop: batches sliced from one uint8 tensor, checkpoints every epoch, resume.
+"""The training loop, one for every network: device, optimizer, augmentation, EMA, checkpoints every
+epoch, resume, data parallelism.
 
-Why no DataLoader: MNIST fits in memory as a 47 MB uint8 tensor, and slicing it
-with a random permutation costs microseconds, while a DataLoader over a
-TensorDataset spends most of an epoch in Python collating single images.
+What differs between kinds of model comes from a task: its batches, its loss and its validation
+measure. Digit models (digits.DigitTask) slice batches from one uint8 tensor; the line model
+(lines.LineTask) draws lines of digits and trains with a CTC loss. Why no DataLoader: MNIST fits in
+memory as a 47 MB uint8 tensor, and slicing it with a random permutation costs microseconds, while a
+DataLoader over a TensorDataset spends most of an epoch in Python collating single images.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -21,13 +23,13 @@ from tqdm import tqdm
 from digitrec.data.augment import get_augment
 from digitrec.data.dataset import Dataset
 from digitrec.errors import DigitrecError
-from digitrec.models import create_model, with_tta
+from digitrec.models import create_model, reads, with_tta
 from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoint
-from digitrec.models.predict import predict_proba, to_input
 from digitrec.training.config import TrainConfig
+from digitrec.training.digits import DigitTask
 from digitrec.training.distributed import Dist
 from digitrec.training.finetune import init_path, init_weights
-from digitrec.training.metrics import digit_answers
+from digitrec.training.lines import LineTask
 from digitrec.training.native import optim
 from digitrec.training.native.flatparams import flatten_parameters
 from digitrec.training.native.kernels import training_view
@@ -37,13 +39,42 @@ from digitrec.util.device import pick_device, set_threads
 
 @dataclass
 class EpochStats:
+    """One epoch's figures; None where a figure does not apply (no validation set; a line model's
+    training lines, which are not decoded), so history.json holds null, never NaN."""
+
     epoch: int
     train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
     seconds: float
     lr: float
+
+
+class Task(Protocol):
+    """What differs between kinds of model (digits.DigitTask, lines.LineTask); the loop does the rest."""
+
+    steps: int  # optimizer steps per epoch
+    max_grad_norm: float | None  # clip the gradients' norm to this; None: no clipping
+    measure: str  # the validation measure's name in the log: "acc", or "exact" (numbers read exactly)
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, float]]:
+        """(this rank's part of each global batch of epoch `epoch`, the weight of its loss)."""
+
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """(the network's input on the task's device, the targets) of the batch `idx`."""
+
+    def loss(self, logits: torch.Tensor, targets: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean loss, how many of the batch were answered right, or None where that is not counted)."""
+
+    def validate(self, model: nn.Module) -> tuple[float | None, float | None]:
+        """(validation loss, validation measure), summed over all ranks; None where there is none."""
+
+
+def make_task(cfg: TrainConfig, train: Dataset, val: Dataset | None, device: torch.device, dist: Dist) -> Task:
+    """The task of `cfg`'s model: lines for a line model, single digits for any other."""
+    kind = LineTask if reads(cfg.model) == "line" else DigitTask
+    return kind(cfg, train, val, device, dist)
 
 
 # --- building blocks ---
@@ -70,12 +101,6 @@ def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
     if cfg.schedule == "linear":
         return max(0.0, 1.0 - progress)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # onecycle: cosine anneal after warm-up
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The order of epoch `epoch`: a pure function of (seed, epoch), so a resumed run repeats it exactly."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g)
 
 
 class WeightEMA:
@@ -122,12 +147,10 @@ class Trainer:
         self.optimizer = make_optimizer(cfg, [self.flat] if self.flat is not None else self.model.parameters())
         self.augment = get_augment(cfg.augment)
         self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
-        self.images = torch.from_numpy(train_ds.images).to(self.device)  # (N, 28, 28) uint8
-        self.labels = torch.from_numpy(train_ds.labels).to(self.device)  # (N,) int64
-        self.val = val_ds
+        self.task = make_task(cfg, train_ds, val_ds, self.device, self.dist)
         self.history: list[EpochStats] = []
         self.start_epoch = 1
-        self.steps_per_epoch = self.dist.steps(len(train_ds), cfg.batch_size)
+        self.steps_per_epoch = self.task.steps
 
     def resume(self) -> None:
         """Restore model, optimizer, EMA and history from the last end-of-epoch checkpoint."""
@@ -154,7 +177,7 @@ class Trainer:
             if checkpoints and self.dist.is_main:
                 self._checkpoint(epoch)
                 self.run_folder.write_history([asdict(h) for h in self.history])
-            self.log(format_epoch(stats, self.cfg.epochs))
+            self.log(format_epoch(stats, self.cfg.epochs, self.task.measure))
             if on_epoch_end is not None:
                 on_epoch_end(stats)
         return self.history
@@ -167,47 +190,52 @@ class Trainer:
                 if isinstance(layer, nn.modules.batchnorm._BatchNorm):
                     layer.eval()
         start = time.perf_counter()
-        order = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
         total_steps = self.steps_per_epoch * cfg.epochs
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        seen = 0  # images this rank trained on this epoch
-        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=(not self.progress) if self.progress is not None else None, unit="batch")
-        for i in bar:
+        counted = False  # whether the task counts answers right (a line model's does not)
+        seen, lr = 0, cfg.lr  # pictures this rank trained on this epoch
+        bar = tqdm(self.task.batches(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+                   leave=False, disable=(not self.progress) if self.progress is not None else None, unit="batch")
+        for i, (idx, weight) in enumerate(bar):
             step = (epoch - 1) * self.steps_per_epoch + i
-            idx, weight = self.dist.shard_batch(order[i * cfg.batch_size:(i + 1) * cfg.batch_size])
             lr = cfg.lr * lr_factor(cfg, step, total_steps)
             loss, hits = self._step(idx, lr, weight)
             loss_sum += loss * len(idx)
-            correct += hits
+            if hits is not None:
+                correct, counted = correct + hits, True
             seen += len(idx)
             if i % 50 == 49 or i == self.steps_per_epoch - 1:
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
+                                **({"acc": f"{correct.item() / seen:.4f}"} if counted else {}))
         seconds = time.perf_counter() - start
         self.dist.average_buffers(self.model, self.ema.shadow if self.ema else None)
-        val_loss, val_acc = self.validate()
+        val_loss, val_measure = self.validate()
         loss_total, correct_total, n = self.dist.sum_values(loss_sum, correct, seen)  # over all ranks
-        return EpochStats(epoch, loss_total / n, correct_total / n, val_loss, val_acc, seconds, lr)
+        return EpochStats(epoch, loss_total / n, correct_total / n if counted else None, val_loss, val_measure,
+                          seconds, lr)
 
-    def _step(self, idx: torch.Tensor, lr: float, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, idx: torch.Tensor, lr: float, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer step on the batch `idx` (the task's indices); (its loss, answers right or None)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x = to_input(self.images[idx])  # (B, 1, 28, 28) float in [0, 1]
-        y = self.labels[idx]
+        x, targets = self.task.inputs(idx)
         if self.augment is not None:
             x = self.augment(x)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             logits = self.net(x)
-        loss = nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
+        loss, hits = self.task.loss(logits, targets)
         self.optimizer.zero_grad(set_to_none=self.flat is None)  # None would cut the flat gradient's views loose
         (loss * weight).backward()  # weight: this rank's share of a global batch (Dist.shard_batch)
+        if self.task.max_grad_norm is not None:  # after backward: DDP has summed the ranks' gradients
+            params = [self.flat] if self.flat is not None else list(self.model.parameters())
+            nn.utils.clip_grad_norm_(params, self.task.max_grad_norm)
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update(self.model)
-        return loss.detach(), (logits.argmax(1) == y).sum()
+        return loss.detach(), hits
 
     def final_model(self, tta: bool = True) -> nn.Module:
         """The model to evaluate and save: the EMA weights when EMA is on, inside test-time
@@ -218,15 +246,10 @@ class Trainer:
             final.load_state_dict(self.ema.shadow)
         return with_tta(final, self.cfg.tta).to(self.device) if tta else final
 
-    def validate(self) -> tuple[float, float]:
-        if self.val is None or len(self.val) == 0:
-            return float("nan"), float("nan")
-        images, labels = self.dist.shard(self.val.images), self.dist.shard(self.val.labels)  # this rank's part
-        probs = predict_proba(self.final_model(tta=False), images, device=self.device)
-        nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
-        loss_sum, hits, n = self.dist.sum_values(nll.sum(dtype=np.float64), (digit_answers(probs) == labels).sum(),
-                                                 len(labels))
-        return loss_sum / n, hits / n
+    def validate(self) -> tuple[float | None, float | None]:
+        """(validation loss, the task's measure: digits answered right, or numbers read exactly), of the
+        bare network the run would save; None without validation pictures."""
+        return self.task.validate(self.final_model(tta=False))
 
     def _checkpoint(self, epoch: int) -> None:
         states = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -238,6 +261,11 @@ class Trainer:
         save_checkpoint(self.run_folder.checkpoint, states, info)
 
 
-def format_epoch(s: EpochStats, epochs: int) -> str:
-    return (f"epoch {s.epoch:>2}/{epochs}  train loss {s.train_loss:.4f} acc {s.train_accuracy:.4f}  "
-            f"val loss {s.val_loss:.4f} acc {s.val_accuracy:.4f}  {s.seconds:.1f}s")
+def format_epoch(s: EpochStats, epochs: int, measure: str = "acc") -> str:
+    """One line per epoch; `measure` names the validation measure ("exact": numbers read exactly)."""
+    def show(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    train_acc = f" acc {show(s.train_accuracy)}" if s.train_accuracy is not None else ""
+    return (f"epoch {s.epoch:>2}/{epochs}  train loss {show(s.train_loss)}{train_acc}  "
+            f"val loss {show(s.val_loss)} {measure} {show(s.val_accuracy)}  {s.seconds:.1f}s")

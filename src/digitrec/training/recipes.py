@@ -35,9 +35,10 @@ RECIPES["best-deskew"] = {**RECIPES["best"], "model_kwargs": {**RECIPES["best"][
 # redrawn with the world's writing habits (shares chosen on validation: docs/honesty.md)
 RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05}
 # the number reader's line model (weights/numbers.safetensors): a CTC network trained on synthetic lines of
-# training digits, for groups of ink that hold several digits (training/lines.py, docs/predict.md)
+# training digits (40,000 an epoch: TrainConfig.lines), for groups of ink that hold several digits
+# (training/lines.py, docs/numbers.md); random stroke width, as the loop of the shipped file always drew it
 RECIPES["numbers"] = dict(model="line-ctc", epochs=12, batch_size=64, optimizer="adamw", lr=2e-3,
-                          weight_decay=1e-4, schedule="onecycle", warmup=0.1, bf16=True)
+                          weight_decay=1e-4, schedule="onecycle", warmup=0.1, augment="stroke", bf16=True)
 # Fine-tuning a model file on a person's own pictures (`train --init MODEL`): not a recipe of its own
 # (the network comes from the file), the settings that `training.finetune` starts from. A short
 # schedule, augmentation made for people's pictures, three quarters of the training set MNIST digits

@@ -24,6 +24,7 @@ from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.distributed import Dist
+from digitrec.training.lines import LineTask, line_metadata
 from digitrec.training.loop import EpochStats, Trainer
 from digitrec.training.metrics import Metrics, compute_metrics, digit_answers
 from digitrec.training.runfolder import RunFolder
@@ -49,7 +50,7 @@ def load_run_data(cfg: TrainConfig) -> tuple[datamod.Dataset, datamod.Dataset, d
     train, val = split_validation(cfg, full)
     if cfg.subset:
         train = train.subset(np.arange(min(cfg.subset, len(train))))
-    test = load_test_data(cfg) if cfg.measure_test and (not cfg.init or _own_test(cfg)) else None
+    test = load_test_data(cfg) if _measures_test(cfg) else None
     info = {"source": cfg.data or "mnist", "train_sha256": full.checksum(), "n_train": len(train),
             "n_val": len(val), "n_test": len(test) if test is not None else 0}
     if cfg.init:
@@ -68,6 +69,14 @@ def split_validation(cfg: TrainConfig, full: datamod.Dataset) -> tuple[datamod.D
     if datamod.class_folder(cfg.data, "train") is not None:
         return datamod.stratified_split(full, cfg.val_share, cfg.seed)
     return datamod.train_val_split(full, cfg.val_size)
+
+
+def _measures_test(cfg: TrainConfig) -> bool:
+    """Whether the run measures a test set: not with --no-test, nor a fine-tuning run without a test set
+    of its own, nor a line model (its measure on test digits is bench/number_reading.py)."""
+    if not cfg.measure_test or reads(cfg.model) == "line":
+        return False
+    return not cfg.init or _own_test(cfg)
 
 
 def _own_test(cfg: TrainConfig) -> bool:
@@ -137,12 +146,6 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     files and measures the test set (the others return a result with `test=None`).
     """
     cfg.validate()  # before any data is read: a bad option costs nothing
-    if reads(cfg.model) == "line":  # the number reader's line model has its own loop (training.lines)
-        from digitrec.training.lines import train_line_reader
-
-        start = time.perf_counter()
-        path, history = train_line_reader(cfg, out_dir, log=log)
-        return RunResult(Path(out_dir), path, history, None, 0.0, time.perf_counter() - start)
     run = RunFolder(out_dir)
     if dist is None or dist.is_main:
         run.prepare()
@@ -170,6 +173,8 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if figures is not None:
         meta.update(finetune.after(cfg, model, val, figures, trainer.device, trainer.log))
         meta["metrics"]["val_accuracy"] = figures["val_after"]
+    elif isinstance(trainer.task, LineTask):  # its measure is numbers read exactly; no calibration
+        meta.update(line_metadata(trainer.task, history[-1].val_accuracy if history else None))
     elif len(val):
         meta.update(validate_and_calibrate(cfg, model, val, trainer.device, meta["metrics"]))
     path = run.save_model(model.cpu(), meta)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,15 @@ class RunFolder:
     # --- history ---
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        """history.json and history.csv, with each epoch's seconds and the running total."""
-        rows = [dict(row) for row in rows]
+        """history.json and history.csv, with each epoch's seconds and the running total; a figure that
+        is no number (a loss that diverged) is written as null, so any JSON reader can read the file."""
+        rows = [{k: _json_number(v) for k, v in row.items()} for row in rows]
         total = 0.0
         for row in rows:
             total += row["seconds"]
             row["total_seconds"] = round(total, 4)
         doc = {"epochs": rows, "total_train_seconds": round(total, 4)}
-        atomic_write(self.history, json.dumps(doc, indent=2).encode())
+        atomic_write(self.history, json.dumps(doc, indent=2, allow_nan=False).encode())
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["epoch"])
         writer.writeheader()
@@ -124,3 +126,8 @@ class RunFolder:
     def save_model(self, model: nn.Module, meta: dict[str, Any]) -> Path:
         save_model(model, self.model, meta)
         return self.model
+
+
+def _json_number(value: Any) -> Any:
+    """`value`, or None where it is a float JSON cannot hold (NaN, infinity)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
