@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw
 from page_pictures import text_page
+from PIL import Image, ImageDraw
 
 from digitrec.pictures.page import MAX_CANDIDATES, PAGE_SIDE, candidates, page_ink
 from digitrec.pictures.segment import line

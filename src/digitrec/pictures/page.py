@@ -35,7 +35,8 @@ GAP = 0.75  # blobs at most this × the handwriting's height apart (on a line) a
 MIN_HEIGHT = 0.6  # candidates shorter than this × the handwriting's height are dots and dashes
 MAX_HEIGHT = 2.5  # taller candidates are drawings, margins, the table the page lies on
 MAX_BLOBS = 2000  # more blobs than this: only the largest are grouped
-MAX_CANDIDATES = 48  # more candidates than this: only the most digit-like are read
+MAX_CANDIDATES = 32  # more candidates than this: only the most digit-like are read (each costs a number read)
+SMALLEST = 12  # candidates shorter than this many working pixels are too small to read (print, dots)
 THIN = 0.08  # blobs narrower than this × their height are pieces of printed column lines
 DARKER = 0.25  # handwriting is at least this much darker than the printed lines' typical ink
 MEND = 7  # a line's pixels with ink on both sides within this many are a stroke crossing it
@@ -222,7 +223,7 @@ def candidates(page: PageInk) -> list[Candidate]:
     for members in group(found, height):
         top, left = min(found[i].top for i in members), min(found[i].left for i in members)
         bottom, right = max(found[i].bottom for i in members), max(found[i].right for i in members)
-        if MIN_HEIGHT * height <= bottom - top <= MAX_HEIGHT * height:
+        if max(MIN_HEIGHT * height, SMALLEST) <= bottom - top <= MAX_HEIGHT * height:
             boxes.append((abs(np.log((bottom - top) / height)), top, left, bottom, right, [ids[i] for i in members]))
     boxes.sort(key=lambda b: b[0])  # the most digit-like (as tall as the handwriting) first
     return [_cut(page, labels, *b[1:]) for b in boxes[:MAX_CANDIDATES]]
