@@ -20,6 +20,7 @@ from digitrec.inference.numbers import Box
 from digitrec.models.calibration import NOT_A_DIGIT
 from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.page import Candidate, candidates, page_ink
+from digitrec.pictures.preprocess import preprocess
 
 
 class NumberReader(Protocol):
@@ -30,7 +31,8 @@ class NumberReader(Protocol):
     def probabilities(self, images: np.ndarray) -> np.ndarray: ...
 
 
-MIN_PROBABILITY = 0.8  # candidates read less surely than this are not reported
+MIN_PROBABILITY = 0.6  # candidates read less surely than this are not reported
+NARROW = 1.0  # a candidate narrower than this × the handwriting's height is one character wide
 MAX_NOT_DIGIT = 0.3  # nor those whose digits the digit model calls "not a digit" this surely, on average
 ROW = 0.5  # numbers whose centres are within this × the taller one's height share a row of the page
 
@@ -72,7 +74,8 @@ def read_page(recognizer: NumberReader, image: ImageSource, name: str | None = N
             reading = recognizer.read_number(candidate.picture, source)
         except DigitrecError:  # longer than any number the reader reads: a line of text, a scribble
             continue
-        if is_number(reading) and not_digit_share(recognizer, reading) < MAX_NOT_DIGIT:
+        if is_number(reading) and not_digit_share(recognizer, reading) < MAX_NOT_DIGIT \
+                and not _one_mark(recognizer, reading, candidate):
             found.append(PageNumber(_placed(reading, candidate), Box(*candidate.box)))
     return PageReading(source, page.width, page.height, reading_order(found))
 
@@ -90,6 +93,16 @@ def not_digit_share(recognizer: NumberReader, reading: Any) -> float:
     without that answer."""
     probs = recognizer.probabilities(np.stack([d.input for d in reading.digits]))
     return float(probs[:, NOT_A_DIGIT].mean()) if probs.shape[1] > NOT_A_DIGIT else 0.0
+
+
+def _one_mark(recognizer: NumberReader, reading: Any, candidate: Candidate) -> bool:
+    """Whether a candidate read as several digits, but no wider than one character (NARROW × the
+    handwriting's height), is one mark: the digit model, reading it whole as one picture, says "not a digit"
+    (a cross is read as 76 by the line reader; two digits that narrow are rare)."""
+    if len(reading.digits) < 2 or candidate.width >= NARROW:
+        return False
+    whole = recognizer.probabilities(preprocess(candidate.picture).image[None])[0]
+    return len(whole) > NOT_A_DIGIT and float(whole[NOT_A_DIGIT]) >= 0.5
 
 
 def _placed(reading: Any, candidate: Candidate) -> Any:

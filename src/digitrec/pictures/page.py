@@ -31,7 +31,7 @@ PAGE_SIDE = 1600  # the page is read with its longer side at most this many pixe
 INK = 0.28  # ink is at least this much darker than the paper around it (a share of the paper's brightness)
 LINE = 0.07  # a printed line runs at least this share of the working page's width
 COLUMN = 1.15  # a printed column line runs at least this × the handwriting's height
-GAP = 0.75  # blobs at most this × the handwriting's height apart (on a line) are one candidate
+GAP = 1.0  # blobs at most this × the handwriting's height apart (on a line) are one candidate
 MIN_HEIGHT = 0.6  # candidates shorter than this × the handwriting's height are dots and dashes
 MAX_HEIGHT = 2.5  # taller candidates are drawings, margins, the table the page lies on
 MAX_BLOBS = 2000  # more blobs than this: only the largest are grouped
@@ -53,6 +53,7 @@ class Candidate:
     y: int
     box: tuple[int, int, int, int]  # x, y, width, height of its ink in the picture's own pixels
     scale: float  # the picture's pixels per working pixel
+    width: float  # its ink's width ÷ the handwriting's height (a digit: about 0.5)
 
 
 @dataclass
@@ -241,4 +242,4 @@ def _cut(page: PageInk, labels: np.ndarray, top: int, left: int, bottom: int, ri
     picture = (255 - np.clip(ink * 1.6, 0, 1) * 255 + 0.5).astype(np.uint8)
     s = page.scale
     box = (int(left * s), int(top * s), int(np.ceil((right - left) * s)), int(np.ceil((bottom - top) * s)))
-    return Candidate(picture, x0, y0, box, s)
+    return Candidate(picture, x0, y0, box, s, (right - left) / max(page.writing, 1.0))
