@@ -5,11 +5,12 @@ whatever the photo's; boxes are mapped back to the picture's own pixels):
 
 1. the paper's level is estimated under the ink (a grey closing at a coarse scale, so shadows and
    uneven light divide out) and ink is what is darker than it by INK;
-2. the printed lines of the paper (ruled, squared, comb boxes, underlines) are found by morphology, as
-   long thin runs of ink along the rows or the columns, and removed; where a digit's stroke crossed a
-   line, the gap this leaves is closed again;
+2. the printed lines of the paper (ruled, squared, comb boxes) are found by morphology, as long straight
+   runs of faint ink along the rows or the columns, and removed where they are thin and as pale as the
+   lines (handwriting crossing or lying on a line stays);
 3. the remaining ink's 8-connected blobs are grouped into candidates: blobs side by side on a line, at
    most GAP × the handwriting's height apart, are one candidate (a number, or a word, or a mark);
+   line-shaped blobs (underlines, pieces of lines) and the table around the page are left out;
 4. each candidate is cut out with only its own ink, dark on white, for `Recognizer.read_number`, whose
    not-a-digit answer decides whether it is a number (inference.pages).
 
@@ -144,8 +145,9 @@ class _Blob:
     area: int
 
 
-def blobs(mask: np.ndarray) -> tuple[np.ndarray, list[_Blob]]:
-    """8-connected blobs of ink (specks of a few pixels left out), at most MAX_BLOBS, the largest kept."""
+def blobs(mask: np.ndarray) -> tuple[np.ndarray, list[_Blob], list[int]]:
+    """The mask's labels, and its 8-connected blobs of ink with their labels (specks of a few pixels left
+    out), at most MAX_BLOBS, the largest kept."""
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
     areas = np.bincount(labels.ravel(), minlength=n + 1)
     out = []
