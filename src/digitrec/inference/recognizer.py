@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.preprocess import Preprocessed, preprocess
 from digitrec.pictures.segment import MAX_DIGITS, line, too_many_digits
 from digitrec.util.files import atomic_write, check_writable_dir
+
+if TYPE_CHECKING:
+    from digitrec.inference.pages import PageReading
 
 DEFAULT_THRESHOLD = 0.6  # answers whose probability is below this are marked unsure
 
@@ -211,6 +214,13 @@ class Recognizer:
             answer.box = Box(*ln.box(p.group, p.left, p.right))
             digits.append(answer)
         return number_from(digits, source)
+
+    def read_page(self, image: ImageSource, name: str | None = None) -> "PageReading":
+        """A photographed page → every handwritten number on it, in reading order, each with its box and its
+        digits' boxes in the picture's own pixels (inference.pages); no numbers → `numbers == []`."""
+        from digitrec.inference.pages import read_page
+
+        return read_page(self, image, name)
 
     def line_reader(self) -> torch.nn.Module | None:
         """The shipped line reader (weights/numbers.safetensors), loaded on the first number read; None

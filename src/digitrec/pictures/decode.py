@@ -26,6 +26,7 @@ MAX_PIXELS = 40_000_000
 # Work on at most this many pixels along the longer side: a digit filling a fifth of a
 # photo is still 128 pixels tall, and preprocessing stays at milliseconds.
 WORK_SIDE = 640
+ORIENTATION = 0x0112  # the EXIF tag of the camera's rotation
 
 
 def describe(source: ImageSource) -> str:
@@ -43,31 +44,42 @@ def describe(source: ImageSource) -> str:
 
 def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
     """Decode `source` into a loaded PIL image with its EXIF rotation applied."""
+    return open_sized(source, name)[0]
+
+
+def open_sized(source: ImageSource, name: str | None = None,
+               draft: int = WORK_SIDE) -> tuple[Image.Image, tuple[int, int]]:
+    """`open_image`, and the picture's full (width, height) after EXIF rotation: a JPEG is decoded at a
+    reduced scale that keeps at least `draft` pixels along each side, so the image may be smaller."""
     name = name or describe(source)
     if isinstance(source, Image.Image):
-        return _check_size(source, name)
+        return _check_size(source, name), source.size
     if isinstance(source, np.ndarray):
-        return Image.fromarray(array_to_gray(source, name))
+        img = Image.fromarray(array_to_gray(source, name))
+        return img, img.size
     if isinstance(source, (str, Path)):
         source = read_file(Path(source))
     if not isinstance(source, (bytes, bytearray)):
         raise DigitrecError(f"{name}: expected a path, bytes, a PIL image or a numpy array")
     if not source:
         raise DigitrecError(f"{name}: empty file (0 bytes)")
-    return _decode(bytes(source), name)
+    return _decode(bytes(source), name, draft)
 
 
-def _decode(raw: bytes, name: str) -> Image.Image:
+def _decode(raw: bytes, name: str, draft: int = WORK_SIDE) -> tuple[Image.Image, tuple[int, int]]:
     """Decode with the pixel cap enforced; bombs, truncation and junk become DigitrecError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
             _check_size(img, name)
-            img.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale, much faster
+            width, height = img.size
+            img.draft("L", (draft, draft))  # JPEG: decode at a reduced scale, much faster
             img.load()
+            if img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):  # turned a quarter: width and height swap
+                width, height = height, width
             ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the pixels
-            return img
+            return img, (width, height)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DigitrecError(f"{name}: image is too large (more than {MAX_PIXELS:,} pixels; "
                             "possibly a decompression bomb)") from None
