@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from helpers import assert_user_error, run_cli
-from pages import blank_page, write_pages
+from pages import blank_page, sideways_photo, write_pages
 from PIL import Image
 
 
@@ -116,3 +116,14 @@ def test_page_usage_errors(tmp_path, pages):
     assert_user_error(run_cli("predict", "--page", "--number", pages[0], in_process=True), "--page and --number")
     assert_user_error(run_cli("predict", "--page", "--save-input", tmp_path / "s", pages[0], in_process=True),
                       "--page and --save-input")
+
+
+def test_a_photo_stored_sideways_is_read_and_drawn_upright(pages, tmp_path):
+    """A phone's photo with an EXIF rotation: width, height, boxes and the drawn picture are upright."""
+    photo = sideways_photo(pages[0], tmp_path)
+    assert Image.open(photo).size == Image.open(pages[0]).size[::-1]  # stored a quarter turn round
+    code, out, _ = run_cli("predict", "--page", "--json", photo, "--save-boxes", tmp_path / "d", in_process=True)
+    row = json.loads(out)
+    assert code == 0 and (row["width"], row["height"]) == Image.open(pages[0]).size
+    assert row["numbers"] and all(n["box"]["x"] + n["box"]["width"] <= row["width"] for n in row["numbers"])
+    assert Image.open(tmp_path / "d" / f"{photo.stem}.png").size == (row["width"], row["height"])

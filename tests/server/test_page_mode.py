@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from browser import DESKTOP, PHONE, needs_chromium, offline_page, screenshot
 from live_server import live_server, shipped_model
-from pages import blank_page, write_pages
+from pages import blank_page, sideways_photo, write_pages
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -65,13 +65,15 @@ def check_boxes(page, answer: dict) -> None:
             assert abs(shown[at] - (start + n["box"][key] * scale)) < 2, (key, shown, n["box"])
 
 
-def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(browser, url, pages):
+def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(browser, url, pages, tmp_path):
+    """Bench-like pages, and a phone's photo stored sideways with its EXIF rotation (the boxes are in
+    the upright picture's pixels, as the browser shows it)."""
     page = offline_page(browser, url, **DESKTOP)
     page.goto(f"{url}/page")
     expect(page.locator("#page-status")).to_have_text("Choose a photo of a page")
     camera = page.locator("#page-camera")
     assert (camera.get_attribute("accept"), camera.get_attribute("capture")) == ("image/*", "environment")
-    for path in pages:
+    for path in [*pages, sideways_photo(pages[0], tmp_path)]:
         answer = api_answer(url, path)
         assert answer["numbers"], "a bench-like page holds numbers"
         choose(page, path, len(answer["numbers"]))

@@ -33,3 +33,15 @@ def blank_page(folder: Path) -> Path:
     path = folder / "blank.png"
     Image.new("RGB", (800, 600), (250, 250, 245)).save(path)
     return path
+
+
+def sideways_photo(path: Path, folder: Path) -> Path:
+    """`path` as a phone stores a photo taken turned: the pixels a quarter turn round, and the EXIF
+    orientation tag (6: turn clockwise to show) that puts it upright again. A JPEG."""
+    with Image.open(path) as upright:
+        stored = upright.convert("RGB").rotate(90, expand=True)  # a quarter turn anticlockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = folder / f"{path.stem}-sideways.jpg"
+    stored.save(out, format="JPEG", quality=95, exif=exif)
+    return out
