@@ -89,6 +89,7 @@ def test_numbers_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_
                 assert a["box"] == b["box"]
 
 
+@pytest.mark.slow  # five pages, each read twice: about 30 s alone, 90 s on a busy 2-core machine
 def test_pages_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_path):
     """Every number of a bench-like page, its box and its digits' boxes: the same from `predict --page`
     and POST /v1/page (the web page draws the API's answer: test_page_mode.py)."""
