@@ -86,9 +86,11 @@ def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(browser,
     page.close()
 
 
-def test_a_page_without_numbers_and_a_broken_file(browser, url, tmp_path):
+def test_reached_from_the_drawing_page_a_page_without_numbers_and_a_broken_file(browser, url, tmp_path):
     page = offline_page(browser, url, **DESKTOP)
-    page.goto(f"{url}/page")
+    page.goto(url)
+    page.click("#mode-page")  # the drawing page links to the page mode
+    expect(page).to_have_url(f"{url}/page")
     choose(page, blank_page(tmp_path), 0)
     expect(page.locator("#page-status")).to_have_text("No numbers found")
     broken = tmp_path / "broken.png"
