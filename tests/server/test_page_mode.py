@@ -13,13 +13,19 @@ import re
 import httpx
 import numpy as np
 import pytest
-from browser import DESKTOP, PHONE, needs_chromium, offline_page, screenshot
+from browser import DESKTOP, PHONE, launched, needs_chromium, offline_page, screenshot
 from live_server import live_server, shipped_model
 from pages import blank_page, sideways_photo, write_pages
 from PIL import Image
 from playwright.sync_api import expect
 
 pytestmark = needs_chromium
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with launched() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +71,10 @@ def check_boxes(page, answer: dict) -> None:
             assert abs(shown[at] - (start + n["box"][key] * scale)) < 2, (key, shown, n["box"])
 
 
-def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(browser, url, pages, tmp_path):
+def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(chromium, url, pages, tmp_path):
     """Bench-like pages, and a phone's photo stored sideways with its EXIF rotation (the boxes are in
     the upright picture's pixels, as the browser shows it)."""
-    page = offline_page(browser, url, **DESKTOP)
+    page = offline_page(chromium, url, **DESKTOP)
     page.goto(f"{url}/page")
     expect(page.locator("#page-status")).to_have_text("Choose a photo of a page")
     camera = page.locator("#page-camera")
@@ -86,8 +92,8 @@ def test_the_page_shows_every_number_of_the_api_answer_over_the_picture(browser,
     page.close()
 
 
-def test_reached_from_the_drawing_page_a_page_without_numbers_and_a_broken_file(browser, url, tmp_path):
-    page = offline_page(browser, url, **DESKTOP)
+def test_reached_from_the_drawing_page_a_page_without_numbers_and_a_broken_file(chromium, url, tmp_path):
+    page = offline_page(chromium, url, **DESKTOP)
     page.goto(url)
     page.click("#mode-page")  # the drawing page links to the page mode
     expect(page).to_have_url(f"{url}/page")
@@ -103,11 +109,11 @@ def test_reached_from_the_drawing_page_a_page_without_numbers_and_a_broken_file(
     page.close()
 
 
-def test_on_a_phone_a_tapped_reading_is_corrected_and_its_digits_collected(browser, url, pages,
+def test_on_a_phone_a_tapped_reading_is_corrected_and_its_digits_collected(chromium, url, pages,
                                                                            folder):
     """390×844 with touch: the picture fits the width, a tap on a box opens the correction, and the
     corrected number's digits land in the collecting folder, each under its corrected digit."""
-    page = offline_page(browser, url, **PHONE)
+    page = offline_page(chromium, url, **PHONE)
     page.goto(f"{url}/page")
     answer = api_answer(url, pages[0])
     choose(page, pages[0], len(answer["numbers"]))

@@ -8,17 +8,23 @@ Needs /usr/bin/chromium (`.ci/install-browser` installs it); never `playwright i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import needs_chromium, offline_page, screenshot
 from live_server import live_server, shipped_model
 from PIL import Image
 from playwright.sync_api import expect
 
 from digitrec.inference.recognizer import Recognizer
 
-pytestmark = needs_chromium
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent "
+                                "(run .ci/install-browser: apt-get install chromium)")
 
 # Strokes as points in 0..1 of the pad's side.
 ONE = [[(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]]
@@ -55,6 +61,32 @@ def url():
 
     with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1)) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def offline_page(browser, url: str, **options):
+    """A new page on which every request outside `url` is refused and recorded in `page.outside`."""
+    page = browser.new_page(**options)
+    page.outside = []
+
+    def route(r):
+        if r.request.url.startswith(url):
+            r.continue_()
+        else:
+            page.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page
 
 
 def draw(page, strokes, pad: str = "#pad") -> None:
@@ -98,6 +130,13 @@ def expect_blank(page) -> None:
     expect(page.locator("#verdict")).to_have_text("Draw a digit")
     expect(page.locator("#digit")).to_have_text("")
     assert page.locator("#bars li.top").count() == 0
+
+
+def screenshot(page, name: str) -> None:
+    """A test artifact: test-artifacts/NAME (gitignored), after the bars' 0.15 s animation."""
+    page.wait_for_timeout(400)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def ink_pixels(page) -> int:

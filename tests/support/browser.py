@@ -5,7 +5,9 @@ Needs /usr/bin/chromium (`.ci/install-browser` installs it); never `playwright i
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -20,8 +22,9 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chro
                                     "(run .ci/install-browser: apt-get install chromium)")
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextmanager
+def launched() -> Iterator[Any]:
+    """Debian's chromium, headless (a test module's fixture holds it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
