@@ -3,9 +3,9 @@
 `pictures.page` finds the candidates (the page's ink without its printed lines, grouped into what may
 be numbers); each is read by the number reader (`Recognizer.read_number`), as a number someone cut out
 would be. A candidate is reported as a number only when every digit is read as a digit (the digit
-model's not-a-digit answer turns words, ticks and signatures away) and the number's probability is at
-least MIN_PROBABILITY; it is `unsure` below the recogniser's threshold. Chosen on validation pages
-(docs/pages.md).
+model's not-a-digit answer turns words, ticks and signatures away, asked of every digit: see
+`not_digit_share`) and the number's probability is at least MIN_PROBABILITY. Both settings were chosen on
+validation pages (docs/pages.md).
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from digitrec.errors import DigitrecError
 from digitrec.inference.numbers import Box
+from digitrec.models.calibration import NOT_A_DIGIT
 from digitrec.pictures.decode import ImageSource, describe
 from digitrec.pictures.page import Candidate, candidates, page_ink
 
@@ -24,8 +27,11 @@ class NumberReader(Protocol):
 
     def read_number(self, image: ImageSource, name: str | None = None) -> Any: ...
 
+    def probabilities(self, images: np.ndarray) -> np.ndarray: ...
 
-MIN_PROBABILITY = 0.2  # candidates read less surely than this are not reported
+
+MIN_PROBABILITY = 0.8  # candidates read less surely than this are not reported
+MAX_NOT_DIGIT = 0.3  # nor those whose digits the digit model calls "not a digit" this surely, on average
 ROW = 0.5  # numbers whose centres are within this × the taller one's height share a row of the page
 
 
@@ -66,7 +72,7 @@ def read_page(recognizer: NumberReader, image: ImageSource, name: str | None = N
             reading = recognizer.read_number(candidate.picture, source)
         except DigitrecError:  # longer than any number the reader reads: a line of text, a scribble
             continue
-        if is_number(reading):
+        if is_number(reading) and not_digit_share(recognizer, reading) < MAX_NOT_DIGIT:
             found.append(PageNumber(_placed(reading, candidate), Box(*candidate.box)))
     return PageReading(source, page.width, page.height, reading_order(found))
 
@@ -75,6 +81,15 @@ def is_number(reading: Any) -> bool:
     """A reading is a number when it has digits, none of them is "not a digit", and it is sure enough."""
     return (not reading.blank and bool(reading.digits) and not any(d.not_digit for d in reading.digits)
             and reading.probability >= MIN_PROBABILITY)
+
+
+def not_digit_share(recognizer: NumberReader, reading: Any) -> float:
+    """The digit model's mean "not a digit" probability over the reading's digits, each read alone (the line
+    reader's shares of touching digits included, which `read_number` never lets decline): a word whose
+    letters touch is split into "digits" by the line reader, but the digit model sees letters. 0 for a model
+    without that answer."""
+    probs = recognizer.probabilities(np.stack([d.input for d in reading.digits]))
+    return float(probs[:, NOT_A_DIGIT].mean()) if probs.shape[1] > NOT_A_DIGIT else 0.0
 
 
 def _placed(reading: Any, candidate: Candidate) -> Any:

@@ -30,10 +30,17 @@ from digitrec.pictures.decode import ImageSource, describe, open_sized, to_gray
 PAGE_SIDE = 1600  # the page is read with its longer side at most this many pixels
 INK = 0.28  # ink is at least this much darker than the paper around it (a share of the paper's brightness)
 LINE = 0.07  # a printed line runs at least this share of the working page's width
+COLUMN = 1.15  # a printed column line runs at least this × the handwriting's height
 GAP = 0.75  # blobs at most this × the handwriting's height apart (on a line) are one candidate
-MIN_HEIGHT = 0.4  # candidates shorter than this × the handwriting's height are dots and dashes
+MIN_HEIGHT = 0.6  # candidates shorter than this × the handwriting's height are dots and dashes
+MAX_HEIGHT = 2.5  # taller candidates are drawings, margins, the table the page lies on
 MAX_BLOBS = 2000  # more blobs than this: only the largest are grouped
-MAX_CANDIDATES = 48  # more candidates than this: only the most digit-like are read
+MAX_CANDIDATES = 32  # more candidates than this: only the most digit-like are read (each costs a number read)
+SMALLEST = 12  # candidates shorter than this many working pixels are too small to read (print, dots)
+THIN = 0.08  # blobs narrower than this × their height are pieces of printed column lines
+DARKER = 0.25  # handwriting is at least this much darker than the printed lines' typical ink
+MEND = 7  # a line's pixels with ink on both sides within this many are a stroke crossing it
+CROSS = 7  # ink runs across a line at least this long (pixels) are handwriting, not the line
 MARGIN = 6  # blank pixels around a cut-out candidate
 
 
@@ -57,6 +64,7 @@ class PageInk:
     width: int  # the picture's own size
     height: int
     scale: float  # the picture's pixels per working pixel
+    writing: float  # the handwriting's typical height in working pixels (0 when there is none)
 
 
 def page_ink(image: ImageSource, name: str | None = None) -> PageInk:
@@ -65,9 +73,8 @@ def page_ink(image: ImageSource, name: str | None = None) -> PageInk:
     img, (width, height) = open_sized(image, name, draft=PAGE_SIDE)
     gray = to_gray(img, max_side=PAGE_SIDE)
     ink = darker_than_paper(gray)
-    mask = ink > INK
-    mask = remove_lines(mask, max(15, int(LINE * max(gray.shape))))
-    return PageInk(ink, mask, width, height, width / gray.shape[1])
+    mask, writing = remove_lines(ink, max(15, int(LINE * max(gray.shape))))
+    return PageInk(ink, mask, width, height, width / gray.shape[1], writing)
 
 
 def darker_than_paper(gray: np.ndarray) -> np.ndarray:
@@ -88,30 +95,43 @@ def _open(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     return ndi.maximum_filter1d(ndi.minimum_filter1d(m, length, axis=axis), length, axis=axis).astype(bool)
 
 
-def _close(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
-    m = mask.view(np.uint8)
-    return ndi.minimum_filter1d(ndi.maximum_filter1d(m, length, axis=axis), length, axis=axis).astype(bool)
-
-
 def printed_lines(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """The ink of long thin straight runs along `axis` (1: rows, 0: columns). The mask is thickened across
-    the run by 2 pixels each side first, so a line tilted a few degrees still runs `length` unbroken; runs
-    thicker than a printed line (a digit's stroke) are left as ink."""
+    """The ink of long straight runs along `axis` (1: rows, 0: columns), one pixel grown across. The mask is
+    thickened across the run by 2 pixels each side first, so a line tilted a few degrees still runs `length`
+    unbroken."""
     across = 1 - axis
     thick = ndi.maximum_filter1d(mask.view(np.uint8), 5, axis=across).astype(bool)
     runs = _open(thick, length, axis) & mask
-    stroke = _open(runs, 6, across)  # 6 or more pixels across: handwriting lying along the line
-    return runs & ~ndi.maximum_filter1d(stroke.view(np.uint8), 5, axis=across).astype(bool)
+    return ndi.maximum_filter1d(runs.view(np.uint8), 3, axis=across).astype(bool)
 
 
-def remove_lines(mask: np.ndarray, length: int) -> np.ndarray:
-    """The ink without printed lines; a stroke the line crossed is joined again across it."""
-    rows = printed_lines(mask, length, 1)
-    cols = printed_lines(mask, max(15, length * 2 // 5), 0)
-    lines = rows | cols
-    left = mask & ~lines
-    mend = (_close(left, 7, 0) & rows) | (_close(left, 7, 1) & cols)
-    return left | mend
+def remove_lines(ink: np.ndarray, length: int) -> tuple[np.ndarray, float]:
+    """The ink (above INK) without printed lines, and the handwriting's height. Lines are looked for in
+    fainter ink (above INK / 2): a thin line photographed breaks into dashes at INK. Rows and long columns go
+    first, `length` long; then, with the handwriting's height known from what is left, columns at least
+    COLUMN × that long (a comb's sides are taller than its digits, a 1 is not)."""
+    mask, faint = ink > INK, ink > INK / 2
+    mask = _without(mask, ink, printed_lines(faint, length, 1), 1)
+    mask = _without(mask, ink, printed_lines(faint, length, 0), 0)  # long columns: a grid, a margin
+    writing = handwriting_height(blobs(mask)[1])
+    return _without(mask, ink, printed_lines(faint, max(15, int(COLUMN * writing)), 0), 0), writing
+
+
+def _without(mask: np.ndarray, ink: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
+    """The mask without the lines along `axis`. A line's pixel stays where it is much darker than the
+    printed lines are (by DARKER: handwriting over a grey line), where the ink runs across it for at least
+    CROSS pixels (a stroke crossing the line, or lying along it, is thicker than the line), and where ink
+    lies on both sides of it within MEND pixels (a thin stroke crossing it)."""
+    across = 1 - axis
+    own = lines & (ink > INK / 2)  # the line's own pixels (most of them are the line's, not handwriting's)
+    if not own.any():
+        return mask
+    level = float(np.median(ink[own]))
+    gone = lines & mask & ~_open(mask, CROSS, across) & (ink < level + DARKER)
+    left = mask & ~gone
+    m = left.view(np.uint8)
+    closed = ndi.minimum_filter1d(ndi.maximum_filter1d(m, MEND, axis=across), MEND, axis=across).astype(bool)
+    return left | (gone & closed)
 
 
 @dataclass
@@ -136,12 +156,19 @@ def blobs(mask: np.ndarray) -> tuple[np.ndarray, list[_Blob]]:
 
 
 def handwriting_height(found: list[_Blob]) -> float:
-    """The typical height of a digit or letter on the page: the median height of the larger blobs."""
+    """The typical height of a digit or letter on the page: the median height of the larger blobs (the sides
+    of comb boxes, upright and thin, left out)."""
+    found = [b for b in found if not _upright_line(b)]
     heights = np.array([b.bottom - b.top for b in found], float)
     if not len(heights):
         return 0.0
-    big = heights[heights >= 0.5 * np.percentile(heights, 90)]
-    return float(np.median(big))
+    areas = np.array([b.area for b in found], float)
+    return float(np.median(heights[areas >= 0.25 * np.percentile(areas, 90)]))
+
+
+def _upright_line(blob: _Blob) -> bool:
+    """Thinner than THIN × its height: a printed line's piece (a 1 is thicker)."""
+    return blob.right - blob.left <= THIN * (blob.bottom - blob.top)
 
 
 def group(found: list[_Blob], height: float) -> list[list[int]]:
@@ -156,7 +183,9 @@ def group(found: list[_Blob], height: float) -> list[list[int]]:
     h = b_ - t
     v_overlap = np.minimum(b_[:, None], b_[None]) - np.maximum(t[:, None], t[None])
     h_gap = np.maximum(lf[:, None], lf[None]) - np.minimum(r[:, None], r[None])
-    side = (v_overlap >= 0.3 * np.minimum(h[:, None], h[None])) & (h_gap <= GAP * height)
+    tall = h >= 0.35 * height  # dots and dashes join only what they lie above or below
+    side = ((v_overlap >= 0.3 * np.minimum(h[:, None], h[None])) & (h_gap <= GAP * height)
+            & tall[:, None] & tall[None])
     stacked = (h_gap < 0) & (v_overlap > -0.3 * height)  # a detached bar or stem above or below
     parent = list(range(n))
 
@@ -174,15 +203,27 @@ def group(found: list[_Blob], height: float) -> list[list[int]]:
     return list(groups.values())
 
 
+def _may_write(blob: _Blob, height: float, h: int, w: int) -> bool:
+    """Whether a blob may be (part of) handwriting: not taller than MAX_HEIGHT × the handwriting, not a
+    stroke along the line (an underline: long and flat), not a piece of a column line, not touching the
+    picture's edge (the table around the page)."""
+    bh, bw = blob.bottom - blob.top, blob.right - blob.left
+    return (bh <= MAX_HEIGHT * height and not (bw >= 1.5 * height and bh <= 0.35 * height)
+            and not _upright_line(blob) and blob.top > 0 and blob.left > 0 and blob.bottom < h and blob.right < w)
+
+
 def candidates(page: PageInk) -> list[Candidate]:
     """The page's candidates (see the module's docstring), at most MAX_CANDIDATES, in no set order."""
     labels, found, ids = blobs(page.mask)
-    height = handwriting_height(found)
+    height = page.writing
+    h, w = page.mask.shape
+    keep = [i for i, b in enumerate(found) if _may_write(b, height, h, w)]
+    found, ids = [found[i] for i in keep], [ids[i] for i in keep]
     boxes = []
     for members in group(found, height):
         top, left = min(found[i].top for i in members), min(found[i].left for i in members)
         bottom, right = max(found[i].bottom for i in members), max(found[i].right for i in members)
-        if bottom - top >= MIN_HEIGHT * height:
+        if max(MIN_HEIGHT * height, SMALLEST) <= bottom - top <= MAX_HEIGHT * height:
             boxes.append((abs(np.log((bottom - top) / height)), top, left, bottom, right, [ids[i] for i in members]))
     boxes.sort(key=lambda b: b[0])  # the most digit-like (as tall as the handwriting) first
     return [_cut(page, labels, *b[1:]) for b in boxes[:MAX_CANDIDATES]]

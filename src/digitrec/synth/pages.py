@@ -163,15 +163,17 @@ def _length(rng: np.random.Generator) -> int:
     return int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.1, 0.2, 0.25, 0.2, 0.15, 0.1]))
 
 
-def fill_rows(sheet: _Sheet, bases: list[int], images: np.ndarray, labels: np.ndarray) -> None:
-    """Rows of numbers and marks along the given baselines (about half the rows are used)."""
+def fill_rows(sheet: _Sheet, bases: list[int], images: np.ndarray, labels: np.ndarray, numbers: bool = True) -> None:
+    """Rows of numbers and marks along the given baselines (about half the rows are used); only marks
+    when not `numbers`."""
     rng, h = sheet.rng, sheet.height
+    odds = [0.55, 0.2, 0.1, 0.15] if numbers else [0.0, 0.45, 0.2, 0.35]
     for base in bases:
         if rng.random() < 0.45:
             continue
         x = int(rng.integers(60, 200))
         for _ in range(int(rng.integers(1, 4))):
-            what = rng.choice(4, p=[0.55, 0.2, 0.1, 0.15])
+            what = rng.choice(4, p=odds)
             if what == 0:
                 digits, text = _pick(images, labels, rng, _length(rng))
                 if x + len(digits) * h * 1.2 > sheet.w - 40:
@@ -184,7 +186,7 @@ def fill_rows(sheet: _Sheet, bases: list[int], images: np.ndarray, labels: np.nd
             x += int(rng.uniform(1.5, 4) * h)
 
 
-def comb_form(sheet: _Sheet, images: np.ndarray, labels: np.ndarray) -> None:
+def comb_form(sheet: _Sheet, images: np.ndarray, labels: np.ndarray, numbers: bool = True) -> None:
     """Rows of a printed label and a comb (one box per digit); some combs left empty."""
     rng, h = sheet.rng, sheet.height
     box_w, box_h = int(h * rng.uniform(1.0, 1.25)), int(h * rng.uniform(1.3, 1.6))
@@ -196,7 +198,7 @@ def comb_form(sheet: _Sheet, images: np.ndarray, labels: np.ndarray) -> None:
             sheet.draw.line([(x0 + k * box_w, y), (x0 + k * box_w, y + box_h)], fill=200, width=2)
         sheet.draw.line([(x0, y), (x0 + n * box_w, y)], fill=200, width=2)
         sheet.draw.line([(x0, y + box_h), (x0 + n * box_w, y + box_h)], fill=200, width=2)
-        if rng.random() < 0.8:
+        if numbers and rng.random() < 0.8:
             digits, text = _pick(images, labels, rng, int(rng.integers(1, n + 1)))
             boxes = []
             for k, d in enumerate(digits):
@@ -227,14 +229,16 @@ def paper(sheet: _Sheet, kind: str) -> list[int]:
     return list(range(60 + h, sheet.h - 40, pitch))
 
 
-def draw_page(kind: str, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Page:
-    """One page of `kind` (KINDS) with numbers from `images` (N, 28, 28) uint8 and their `labels`."""
+def draw_page(kind: str, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+              numbers: bool = True) -> Page:
+    """One page of `kind` (KINDS) with numbers from `images` (N, 28, 28) uint8 and their `labels`; with
+    `numbers` False, a page of words, labels, ticks and signatures only (empty combs on a comb form)."""
     sheet = _Sheet(rng)
     paper_kind = PAPERS[int(rng.integers(len(PAPERS)))] if kind == "photo" else kind
     if paper_kind == "comb":
-        comb_form(sheet, images, labels)
+        comb_form(sheet, images, labels, numbers)
     else:
-        fill_rows(sheet, paper(sheet, paper_kind), images, labels)
+        fill_rows(sheet, paper(sheet, paper_kind), images, labels, numbers)
     photo = kind == "photo"
     pen = BLUE if photo and rng.random() < 0.5 else DARK
     rgb = _compose(sheet, pen)
@@ -260,8 +264,9 @@ def photograph(rgb: np.ndarray, numbers: list[Written], kind: str, rng: np.rando
     """Uneven light and a soft shadow, a slant of a few degrees, noise, JPEG; boxes follow the slant."""
     h, w, _ = rgb.shape
     light = rng.uniform(0.55, 0.8) + rng.uniform(0.2, 0.4) * light_ramp(h, w, rng.uniform(0, 2 * np.pi))
-    if rng.random() < 0.5:  # a shadow across part of the page
-        light = light * (1 - 0.3 * (light_ramp(h, w, rng.uniform(0, 2 * np.pi), 0.3) > 0.7))
+    if rng.random() < 0.5:  # a shadow across part of the page, its edge soft over some 30 pixels
+        edge = np.clip((light_ramp(h, w, rng.uniform(0, 2 * np.pi), 0.3) - 0.7) * 0.3 * max(h, w) / 30 + 0.5, 0, 1)
+        light = light * (1 - rng.uniform(0.2, 0.4) * edge)
     rgb = rgb * light[..., None].astype(np.float32) + rng.normal(0, 0.012, rgb.shape).astype(np.float32)
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
     moved = corners + rng.uniform(-0.025, 0.025, size=(4, 2)) * [w, h]
