@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import (
 EXAMPLES = 50  # per operation and mode; bounded so the whole run takes seconds
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-RUNS = [("POST", "/v1/predict", POSITIVE), ("POST", "/v1/predict", NEGATIVE),
+RUNS = [("POST", "/v1/page", POSITIVE), ("POST", "/v1/page", NEGATIVE),
+        ("POST", "/v1/predict", POSITIVE), ("POST", "/v1/predict", NEGATIVE),
         ("POST", "/v1/predict/batch", POSITIVE), ("POST", "/v1/predict/batch", NEGATIVE),
         ("POST", "/v1/number", POSITIVE), ("POST", "/v1/number", NEGATIVE),
         ("GET", "/v1/model", POSITIVE), ("GET", "/healthz", POSITIVE)]

@@ -1,8 +1,8 @@
 """One reading path: `digitrec predict` and the HTTP API answer the same pictures the same way.
 
-The pictures are real MNIST test digits made the ways people make them, and numbers whose
-digits stand apart, touch and overlap. The CLI runs as a user runs it (a subprocess, JSON
-lines); the server is a real uvicorn on 127.0.0.1.
+The pictures are real MNIST test digits made the ways people make them, numbers whose
+digits stand apart, touch and overlap, and pages holding several numbers. The CLI runs as a
+user runs it (a subprocess, JSON lines); the server is a real uvicorn on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from helpers import run_cli
 from live_server import live_server, shipped_model
+from pages import write_pages
 
 from digitrec.synth.numbers import KINDS, number_set
 from digitrec.synth.variants import VARIANTS
@@ -86,3 +87,24 @@ def test_numbers_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_
             for a, b in zip(mine["digits"], http["digits"]):
                 same_digit(a, b)
                 assert a["box"] == b["box"]
+
+
+@pytest.mark.slow  # five pages, each read twice: about 30 s alone, 90 s on a busy 2-core machine
+def test_pages_read_the_same_by_the_cli_and_the_http_api(url, mnist_test, tmp_path):
+    """Every number of a bench-like page, its box and its digits' boxes: the same from `predict --page`
+    and POST /v1/page (the web page draws the API's answer: test_page_mode.py)."""
+    paths = write_pages(tmp_path, mnist_test, count=5, seed=2)  # one of each kind
+    cli = cli_answers("--page", *paths)
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for path in paths:
+            http = client.post("/v1/page", files={"file": (path.name, path.read_bytes())}).json()
+            mine = cli[path.name]
+            assert (mine["width"], mine["height"]) == (http["width"], http["height"])
+            assert [(n["number"], n["box"], n["unsure"]) for n in mine["numbers"]] == \
+                [(n["number"], n["box"], n["unsure"]) for n in http["numbers"]]
+            assert mine["numbers"], "a bench-like page holds numbers"
+            for a, b in zip(mine["numbers"], http["numbers"]):
+                assert abs(a["probability"] - b["probability"]) < 1e-4
+                for x, y in zip(a["digits"], b["digits"]):
+                    same_digit(x, y)
+                    assert x["box"] == y["box"]

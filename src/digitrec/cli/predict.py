@@ -1,4 +1,5 @@
-"""`digitrec predict FILES/FOLDERS...`: the digit in each picture (or the number, with --number).
+"""`digitrec predict FILES/FOLDERS...`: the digit in each picture (or the number, with --number; every
+number on a page, with --page: cli/pages.py).
 
 A bad file gets one line on stderr and the rest are still processed; the exit
 code is 1 when some file failed, 2 for a usage error (as for every command).
@@ -30,7 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="answers with a lower probability are marked unsure (default 0.6)")
     p.add_argument("--number", action="store_true", help="each picture holds a multi-digit number")
+    p.add_argument("--page", action="store_true",
+                   help="each picture is a page (a form, a photo of a sheet): every number on it, with its box")
     p.add_argument("--json", action="store_true", help="one JSON object per picture (JSON Lines)")
+    p.add_argument("--save-boxes", metavar="DIR", default=None,
+                   help="with --page: write each picture with the boxes and readings drawn on it as DIR/<name>.png")
     p.add_argument("--save-input", metavar="DIR", default=None, help="write the 28x28 input the model saw as PNG")
     p.add_argument("--csv", metavar="TEST_CSV", default=None, help="Kaggle test.csv (784 pixel columns per row)")
     p.add_argument("--out", metavar="SUBMISSION_CSV", default=None, help="with --csv: write ImageId,Label here")
@@ -48,6 +53,11 @@ def run(args) -> int:
     if args.csv:
         write_submission(recognizer, Path(args.csv), Path(args.out), args.batch_size)
     files, failed = collect(args.paths)
+    if args.page:
+        from digitrec.cli.pages import read_pages
+
+        boxes = Path(args.save_boxes) if args.save_boxes else None
+        return 1 if read_pages(recognizer, files, args.json, boxes, report) + failed else 0
     saver = InputSaver(Path(args.save_input)) if args.save_input else None
     failed += predict_files(recognizer, files, args, saver)
     return 1 if failed else 0
@@ -64,6 +74,21 @@ def check_args(args) -> None:
         check_writable_file(args.out, "out")
     if args.save_input:
         check_writable_dir(args.save_input, "save_input")
+    check_page_args(args)
+
+
+def check_page_args(args) -> None:
+    """--page reads pictures of pages: not with --number or --save-input (--save-boxes shows what it
+    saw); --save-boxes needs it."""
+    if args.save_boxes and not args.page:
+        raise DigitrecError("--save-boxes goes with --page: digitrec predict --page PAGES --save-boxes DIR")
+    if not args.page:
+        return
+    for given, option in ((args.number, "--number"), (args.save_input, "--save-input")):
+        if given:
+            raise DigitrecError(f"--page and {option} do not go together: --page reads every number on a page")
+    if args.save_boxes:
+        check_writable_dir(args.save_boxes, "save_boxes")
 
 
 def collect(paths: list[str]) -> tuple[list[Path], int]:

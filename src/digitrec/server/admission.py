@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from digitrec.server.limits import error_body
 
 RETRY_AFTER_S = 1  # what a refused client is told to wait: the wait bound is well under that
-ADMITTED = ("/v1/predict", "/v1/predict/batch", "/v1/number")  # the routes that take a place in the queue
+ADMITTED = ("/v1/predict", "/v1/predict/batch", "/v1/number", "/v1/page")  # the routes that take a place in the queue
 FLOOR = 4  # requests always admitted (below max_queue)
 WINDOW_S = 0.5  # busy seconds per rate measurement
 SMOOTHING = 0.3  # weight of the newest measurement in the moving average

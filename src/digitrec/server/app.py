@@ -160,6 +160,11 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/page", include_in_schema=False)
+    async def page_mode() -> FileResponse:
+        """Reading a photographed page (static/page.html), at a path of its own so its URLs stay relative."""
+        return FileResponse(STATIC / "page.html")
+
     return app
 
 

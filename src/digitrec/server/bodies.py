@@ -65,10 +65,11 @@ async def read_pictures(request: Request, many: bool) -> list[Picture]:
     return files
 
 
-async def read_number_picture(request: Request) -> Picture:
-    """The picture of a /v1/number request: multipart `file` or JSON `{"image": base64}`."""
+async def read_number_picture(request: Request, model: type[NumberIn] = NumberIn) -> Picture:
+    """The picture of a /v1/number (or /v1/page: `PageIn`) request: multipart `file` or JSON
+    `{"image": base64}`."""
     if media_type(request) == "application/json":
-        body = await parse_json(request, NumberIn)
+        body = await parse_json(request, model)
         return Picture("image", raw=decode_base64(body.image, "image"), field="image")
     files = await read_files(request, ("file",), request.app.state.settings.max_batch)
     if len(files) != 1:

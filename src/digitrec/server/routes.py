@@ -1,4 +1,4 @@
-"""The HTTP API's routes: /v1/predict, /v1/predict/batch, /v1/number, /v1/model, /healthz, /metrics.
+"""The HTTP API's routes: /v1/predict, /v1/predict/batch, /v1/number, /v1/page, /v1/model, /healthz, /metrics.
 
 Each picture route takes either multipart/form-data (uploaded files) or JSON
 (`schemas.PictureIn` and friends). FastAPI cannot declare "this or that"
@@ -6,7 +6,7 @@ bodies, so the routes read the body themselves (`bodies.py`) and the two forms
 are documented in /openapi.json by hand (`register_body_schemas`). A request to a
 picture route has a place in the queue before it gets here (`admission.AdmitRequests`:
 503 when full); pictures are decoded and preprocessed in worker processes and their digits read
-in micro-batches (`batching.py`); numbers are read in a worker thread. Answers are
+in micro-batches (`batching.py`); numbers and pages are read in a worker thread. Answers are
 built as plain JSON (the response models document them; validating our own
 answers again cost more than the model's share of a request).
 """
@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 from starlette.responses import Response
 
+from digitrec.inference.pages import PageReading
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
 from digitrec.server.admission import RETRY_AFTER_S
 from digitrec.server.batching import Pipeline
@@ -36,6 +37,8 @@ from digitrec.server.schemas import (
     Health,
     ModelInfo,
     NumberOut,
+    PageIn,
+    PageOut,
     PredictOut,
 )
 
@@ -173,3 +176,20 @@ async def number(request: Request, include_input: bool = INCLUDE_INPUT,
 def read_number(recognizer: Recognizer, picture: Picture, max_pixels: int) -> NumberReading:
     with checked(picture, max_pixels) as raw:
         return recognizer.read_number(raw, picture.name)
+
+
+@router.post("/v1/page", response_model=PageOut, responses=ERRORS, tags=["recognise"],
+             summary="Every number on a page (a form, a photo of a sheet), each with its box",
+             openapi_extra=body_doc("PageIn", {"file": FILE}, "file"))
+async def page(request: Request, recognizer: Recognizer = Depends(get_recognizer)) -> Response:  # admitted
+    """Multipart `file`, or JSON `{"image": base64}`. A page without numbers answers `"numbers": []`."""
+    picture = await read_number_picture(request, PageIn)
+    max_pixels = request.app.state.settings.max_pixels
+    reading = await run_in_threadpool(read_page, recognizer, picture, max_pixels)
+    return JSONResponse({**reading.to_dict(), "model": model_ref(recognizer)})
+
+
+def read_page(recognizer: Recognizer, picture: Picture, max_pixels: int) -> PageReading:
+    """Off the event loop: a page takes far longer than a digit (Recognizer.read_page, as the CLI)."""
+    with checked(picture, max_pixels) as raw:
+        return recognizer.read_page(raw, picture.name)

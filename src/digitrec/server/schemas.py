@@ -58,6 +58,10 @@ class NumberIn(BaseModel):
     image: str = Field(description=IMAGE_DOC)
 
 
+class PageIn(NumberIn):
+    """A picture of a page (a form, a photo of a sheet) holding any number of numbers, or none."""
+
+
 class CollectIn(BaseModel):
     """A picture of one digit and the digit it is, to be saved for fine-tuning (`digitrec serve --collect`)."""
 
@@ -129,6 +133,24 @@ class NumberOut(BaseModel):
     model: ModelRef
 
 
+class PageNumberOut(BaseModel):
+    number: str = Field(description="the digits left to right ('?' for ink that is no digit)")
+    box: BoxOut = Field(description="where the number is on the page, in the picture's own pixels "
+                                    "(after its EXIF rotation)")
+    probability: float = Field(description="product of the digits' probabilities")
+    unsure: bool
+    digits: list[DigitOut] = Field(description="each digit, its box in the same pixels")
+
+
+class PageOut(BaseModel):
+    source: str = ""
+    width: int = Field(description="of the picture, in pixels, after its EXIF rotation")
+    height: int
+    numbers: list[PageNumberOut] = Field(description="top to bottom, then left to right; empty when the page "
+                                                     "holds no number")
+    model: ModelRef
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -153,4 +175,4 @@ class ErrorOut(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-BODY_MODELS = (PictureIn, BatchIn, NumberIn)  # documented by hand: the routes parse their bodies themselves
+BODY_MODELS = (PictureIn, BatchIn, NumberIn, PageIn)  # documented by hand: the routes parse their bodies themselves
