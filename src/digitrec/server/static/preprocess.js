@@ -1,0 +1,408 @@
+// A drawing's pixels → the 28×28 MNIST-style digit the model reads: digitrec's pictures.preprocess,
+// step for step, for opaque pictures (a canvas). No DOM, no network: the page, the parity tests and
+// bench/web.py import it as it is.
+//
+// The page must give the server's answer on the same picture, so this repeats the Python code's
+// arithmetic, not just its idea: float32 values are rounded to float32 after every operation
+// (Math.fround), as NumPy does; Pillow's resampling is its own two-pass convolution; Python's round()
+// rounds halves to even. Each function names the Python function it repeats.
+"use strict";
+
+const f32 = Math.fround;
+const SIDE = 28, BOX = 20, WORK = 80;
+const MNIST_STROKE = 0.136, THIN = 0.75, MIN_CONTRAST = 0.15, MIN_INK_PIXELS = 12, SPECK = 0.05;
+const WORK_SIDE = 640;
+
+/** RGBA bytes (a canvas's getImageData) → {image: Uint8Array(784), blank, thickened}. */
+export function preprocess(rgba, width, height) {
+  if (Math.max(width, height) > WORK_SIDE) throw new Error(`picture over ${WORK_SIDE} pixels: shrink it first`);
+  const levels = new Uint8Array(width * height);
+  for (let i = 0; i < levels.length; i++) {  // Pillow's RGB → L, integer (decode.gray_levels)
+    const j = 4 * i;
+    levels[i] = (rgba[j] * 19595 + rgba[j + 1] * 38470 + rgba[j + 2] * 7471 + 0x8000) >> 16;
+  }
+  return renderDigit(inkMap(levels, width, height));
+}
+
+// --- preprocess.ink_map: where the ink is ---
+
+function inkMap(levels, w, h) {
+  const grayHist = histogram(levels);
+  const gray = new Float32Array(levels.length);
+  for (let i = 0; i < levels.length; i++) gray[i] = f32(levels[i] / 255);
+  const inverted = inkIsDark(gray, w, h, grayHist);
+  const bright = new Float32Array(gray.length);
+  for (let i = 0; i < gray.length; i++) bright[i] = inverted ? f32(1 - gray[i]) : gray[i];
+  const paper = background(bright, w, h);  // a number when evenly lit, else (h, w)
+  const flat = new Float32Array(gray.length);
+  for (let i = 0; i < gray.length; i++) {
+    const p = typeof paper === "number" ? paper : paper[i];
+    let v = f32(bright[i] - p);
+    if (inverted) v = f32(v / Math.max(f32(1 - p), f32(0.05)));
+    flat[i] = Math.min(1, Math.max(0, v));
+  }
+  const hist = histogram(toLevels(flat));
+  const peak = peakLevel(hist);
+  if (peak < MIN_CONTRAST) return { blank: true };
+  const threshold = Math.min(0.6 * peak, Math.max(0.25 * peak, otsu(hist)));
+  const level = medianAbove(hist, threshold);
+  const cut = f32(threshold / level);
+  const ink = new Float32Array(flat.length), mask = new Uint8Array(flat.length);
+  for (let i = 0; i < flat.length; i++) {
+    ink[i] = f32(flat[i] / level);
+    mask[i] = ink[i] > cut ? 1 : 0;
+  }
+  const kept = dropSpecks(mask, w, h);
+  let count = 0;
+  for (const m of kept) count += m;
+  return { ink, mask: kept, w, h, threshold: threshold / level, blank: count < MIN_INK_PIXELS };
+}
+
+function histogram(levels) {
+  const hist = new Float64Array(256);
+  for (const v of levels) hist[v]++;
+  return hist;
+}
+
+function toLevels(values) {  // preprocess._levels
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.trunc(f32(f32(values[i] * 255) + 0.5));
+  return out;
+}
+
+function peakLevel(hist) {  // preprocess._peak
+  let total = 0;
+  for (const n of hist) total += n;
+  const need = Math.min(MIN_INK_PIXELS, total);
+  let above = 0;
+  for (let v = 255; v >= 0; v--) {
+    above += hist[v];
+    if (above >= need) return v / 255;
+  }
+  return 0;
+}
+
+function medianOf(values) {  // np.median of float32 values
+  const sorted = Float32Array.from(values).sort();
+  const n = sorted.length, mid = n >> 1;
+  return n % 2 ? sorted[mid] : f32(f32(sorted[mid - 1] + sorted[mid]) / 2);
+}
+
+function inkIsDark(gray, w, h, hist) {  // preprocess.ink_bright
+  const edge = Math.max(1, Math.floor(Math.min(h, w) / 50));
+  const border = [];
+  for (let y = 0; y < edge; y++) for (let x = 0; x < w; x++) border.push(gray[y * w + x]);
+  for (let y = h - edge; y < h; y++) for (let x = 0; x < w; x++) border.push(gray[y * w + x]);
+  for (let y = 0; y < h; y++) for (let x = 0; x < edge; x++) border.push(gray[y * w + x]);
+  for (let y = 0; y < h; y++) for (let x = w - edge; x < w; x++) border.push(gray[y * w + x]);
+  const darkest = 1 - peakLevel(Float64Array.from(hist).reverse());
+  const paper = medianOf(border);
+  return paper - darkest > peakLevel(hist) - paper;
+}
+
+function otsu(hist) {  // preprocess.otsu
+  let weight = 0, mass = 0, total = 0, all = 0, best = -Infinity, at = 0;
+  for (let v = 0; v < 256; v++) { total += hist[v]; all += hist[v] * v; }
+  for (let v = 0; v < 256; v++) {
+    weight += hist[v];
+    mass += hist[v] * v;
+    const below = mass / Math.max(weight, 1), above = (all - mass) / Math.max(total - weight, 1);
+    const between = weight * (total - weight) * (below - above) ** 2;
+    if (between > best) { best = between; at = v; }
+  }
+  return at / 255;
+}
+
+function medianAbove(hist, threshold) {  // preprocess._median_above
+  const counts = Float64Array.from(hist);
+  counts.fill(0, 0, Math.floor(threshold * 255) + 1);
+  let total = 0;
+  for (const n of counts) total += n;
+  if (total === 0) return Math.max(threshold, 1 / 255);
+  let sum = 0;
+  for (let v = 0; v < 256; v++) {
+    sum += counts[v];
+    if (sum >= total / 2) return v / 255;
+  }
+  return 1;
+}
+
+// preprocess.background: the paper's level, from a grey opening of a ≤64-pixel copy. A drawing's paper
+// is even, so this is one number; an uneven one is smoothed and scaled back up as in Python.
+function background(bright, w, h) {
+  const scale = Math.min(1, 64 / Math.max(h, w));
+  const sw = Math.max(1, pyRound(w * scale)), sh = Math.max(1, pyRound(h * scale));
+  const small = resize(bright, w, h, sw, sh, BOX_FILTER);
+  const size = Math.max(3, Math.trunc(Math.max(sw, sh) * 0.3) | 1);
+  const opened = gaussian(rank(rank(small, sw, sh, size, Math.min), sw, sh, size, Math.max), sw, sh, size / 4);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of opened) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (f32(hi - lo) < 0.02) return medianOf(opened);
+  return resize(opened, sw, sh, w, h, BILINEAR_FILTER);
+}
+
+// ndimage.minimum_filter / maximum_filter with a size×size square, mode "nearest" (separable)
+function rank(values, w, h, size, pick) {
+  const half = size >> 1, tmp = new Float32Array(values.length), out = new Float32Array(values.length);
+  const clamp = (v, top) => Math.min(top - 1, Math.max(0, v));
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let m = values[y * w + x];
+      for (let d = -half; d <= size - half - 1; d++) m = pick(m, values[y * w + clamp(x + d, w)]);
+      tmp[y * w + x] = m;
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let m = tmp[y * w + x];
+      for (let d = -half; d <= size - half - 1; d++) m = pick(m, tmp[clamp(y + d, h) * w + x]);
+      out[y * w + x] = m;
+    }
+  }
+  return out;
+}
+
+// ndimage.gaussian_filter(sigma, mode "nearest", truncate 4): rows, then columns, each rounded to float32
+function gaussian(values, w, h, sigma) {
+  const radius = Math.trunc(4 * sigma + 0.5);
+  const kernel = [];
+  let sum = 0;
+  for (let x = -radius; x <= radius; x++) { kernel.push(Math.exp((-0.5 / (sigma * sigma)) * x * x)); sum += kernel.at(-1); }
+  const k = kernel.map((v) => v / sum);
+  const pass = (src, along) => {
+    const out = new Float32Array(src.length);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        for (let d = -radius; d <= radius; d++) {
+          const xx = along ? Math.min(w - 1, Math.max(0, x + d)) : x;
+          const yy = along ? y : Math.min(h - 1, Math.max(0, y + d));
+          acc += src[yy * w + xx] * k[d + radius];
+        }
+        out[y * w + x] = acc;
+      }
+    }
+    return out;
+  };
+  return pass(pass(values, false), true);
+}
+
+// preprocess.drop_specks: 8-connected blobs far smaller than the largest are dust
+function dropSpecks(mask, w, h) {
+  const labels = new Int32Array(mask.length), areas = [0], stack = [];
+  for (let start = 0; start < mask.length; start++) {
+    if (!mask[start] || labels[start]) continue;
+    const label = areas.length;
+    let area = 0;
+    labels[start] = label;
+    stack.push(start);
+    while (stack.length) {
+      const i = stack.pop(), x = i % w, y = (i - x) / w;
+      area++;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx, yy = y + dy, j = yy * w + xx;
+          if (xx < 0 || yy < 0 || xx >= w || yy >= h || !mask[j] || labels[j]) continue;
+          labels[j] = label;
+          stack.push(j);
+        }
+      }
+    }
+    areas.push(area);
+  }
+  if (areas.length <= 2) return mask;
+  const largest = Math.max(...areas.slice(1));
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = labels[i] && areas[labels[i]] >= SPECK * largest ? 1 : 0;
+  return out;
+}
+
+// --- preprocess.render_digit: the ink of one digit, drawn the way MNIST did ---
+
+function renderDigit(ink) {
+  if (ink.blank) return { image: new Uint8Array(SIDE * SIDE), blank: true, thickened: false };
+  let work = workMask(ink);
+  const stroke = strokeWidth(work) / Math.max(work.w, work.h);
+  const thickened = stroke < THIN * MNIST_STROKE;
+  if (thickened) work = thicken(work, ((MNIST_STROKE - stroke) * Math.max(work.w, work.h)) / 2);
+  return { image: centreByMass(fitBox(crop(work))), blank: false, thickened };
+}
+
+function bounds(mask, w, h) {
+  let top = h, bottom = -1, left = w, right = -1;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (!mask[y * w + x]) continue;
+      top = Math.min(top, y); bottom = Math.max(bottom, y);
+      left = Math.min(left, x); right = Math.max(right, x);
+    }
+  }
+  return bottom < 0 ? null : { top, left, h: bottom - top + 1, w: right - left + 1 };
+}
+
+function cut(values, w, box, Kind) {
+  const out = new Kind(box.w * box.h);
+  for (let y = 0; y < box.h; y++) out.set(values.subarray((box.top + y) * w + box.left, (box.top + y) * w + box.left + box.w), y * box.w);
+  return out;
+}
+
+function crop(m) {  // {mask, w, h} → the same, cut to its ink
+  const box = bounds(m.mask, m.w, m.h);
+  return { mask: cut(m.mask, m.w, box, Uint8Array), w: box.w, h: box.h };
+}
+
+function workMask(ink) {  // preprocess.work_mask: a bilevel mask WORK pixels on its longer side
+  const box = bounds(ink.mask, ink.w, ink.h);
+  const floor = f32(ink.threshold);
+  const mask = cut(ink.mask, ink.w, box, Uint8Array);
+  let values = cut(ink.ink, ink.w, box, Float32Array).map((v, i) => (mask[i] ? v : Math.min(v, floor)));
+  let w = box.w, h = box.h;
+  const pool = Math.floor(Math.max(w, h) / WORK);
+  if (pool >= 2) ({ values, w, h } = maxPool(values, w, h, pool));
+  const scale = WORK / Math.max(w, h);
+  const sw = Math.max(1, pyRound(w * scale)), sh = Math.max(1, pyRound(h * scale));
+  const resized = resize(values, w, h, sw, sh, BILINEAR_FILTER);
+  const out = { mask: Uint8Array.from(resized, (v) => (v > floor ? 1 : 0)), w: sw, h: sh };
+  return out.mask.includes(1) ? crop(out) : { mask: Uint8Array.of(1), w: 1, h: 1 };
+}
+
+function maxPool(values, w, h, k) {
+  let lowest = Infinity;
+  for (const v of values) lowest = Math.min(lowest, v);
+  const pw = Math.ceil(w / k), ph = Math.ceil(h / k), out = new Float32Array(pw * ph).fill(lowest);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const j = Math.floor(y / k) * pw + Math.floor(x / k);
+      out[j] = Math.max(out[j], values[y * w + x]);
+    }
+  }
+  return { values: out, w: pw, h: ph };
+}
+
+function strokeWidth(m) {  // preprocess.stroke_width: ink area ÷ half its boundary (4-connected erosion)
+  let area = 0, inner = 0;
+  const at = (x, y) => (x >= 0 && y >= 0 && x < m.w && y < m.h ? m.mask[y * m.w + x] : 0);
+  for (let y = 0; y < m.h; y++) {
+    for (let x = 0; x < m.w; x++) {
+      if (!at(x, y)) continue;
+      area++;
+      if (at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1)) inner++;
+    }
+  }
+  return (2 * area) / Math.max(area - inner, 1);
+}
+
+function thicken(m, radius) {  // preprocess.thicken: a round pen `radius` wider, on a grown canvas
+  const pad = Math.ceil(radius) + 1, w = m.w + 2 * pad, h = m.h + 2 * pad;
+  const mask = new Uint8Array(w * h);
+  for (let y = 0; y < m.h; y++) mask.set(m.mask.subarray(y * m.w, (y + 1) * m.w), (y + pad) * w + pad);
+  const d2 = squaredDistances(mask, w, h);
+  return crop({ mask: d2.map((d) => (Math.sqrt(d) <= radius ? 1 : 0)), w, h });
+}
+
+// Exact squared Euclidean distance of every pixel to the nearest ink pixel (Felzenszwalb–Huttenlocher),
+// the integers ndimage.distance_transform_edt takes the square root of.
+function squaredDistances(mask, w, h) {
+  const INF = 1e20, grid = new Float64Array(w * h);
+  for (let i = 0; i < grid.length; i++) grid[i] = mask[i] ? 0 : INF;
+  const line = (get, set, n) => {
+    const f = new Float64Array(n), v = new Int32Array(n), z = new Float64Array(n + 1);
+    for (let q = 0; q < n; q++) f[q] = get(q);
+    let k = 0;
+    v[0] = 0; z[0] = -INF; z[1] = INF;
+    for (let q = 1; q < n; q++) {
+      let s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]);
+      while (s <= z[k]) { k--; s = ((f[q] + q * q) - (f[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]); }
+      k++; v[k] = q; z[k] = s; z[k + 1] = INF;
+    }
+    k = 0;
+    for (let q = 0; q < n; q++) {
+      while (z[k + 1] < q) k++;
+      set(q, (q - v[k]) * (q - v[k]) + f[v[k]]);
+    }
+  };
+  for (let x = 0; x < w; x++) line((q) => grid[q * w + x], (q, d) => { grid[q * w + x] = d; }, h);
+  for (let y = 0; y < h; y++) line((q) => grid[y * w + q], (q, d) => { grid[y * w + q] = d; }, w);
+  return grid;
+}
+
+function fitBox(m) {  // preprocess.fit_box: area averaging down to BOX on the longer side
+  const scale = BOX / Math.max(m.w, m.h);
+  const w = Math.max(1, pyRound(m.w * scale)), h = Math.max(1, pyRound(m.h * scale));
+  const out = resize(Float32Array.from(m.mask), m.w, m.h, w, h, BOX_FILTER);
+  return { values: out.map((v) => Math.min(1, Math.max(0, v))), w, h };
+}
+
+function centreByMass(d) {  // preprocess.centre_by_mass: centre of mass at pixel (14, 14)
+  let total = 0, my = 0, mx = 0;
+  for (let y = 0; y < d.h; y++) {
+    for (let x = 0; x < d.w; x++) { const v = d.values[y * d.w + x]; total += v; my += v * y; mx += v * x; }
+  }
+  const cy = total ? my / total : (d.h - 1) / 2, cx = total ? mx / total : (d.w - 1) / 2;
+  const top = Math.min(SIDE - d.h, Math.max(0, pyRound(SIDE / 2 - cy)));
+  const left = Math.min(SIDE - d.w, Math.max(0, pyRound(SIDE / 2 - cx)));
+  const image = new Uint8Array(SIDE * SIDE);
+  for (let y = 0; y < d.h; y++) {
+    for (let x = 0; x < d.w; x++) {
+      image[(top + y) * SIDE + left + x] = Math.trunc(f32(f32(d.values[y * d.w + x] * 255) + 0.5));
+    }
+  }
+  return image;
+}
+
+function pyRound(x) {  // Python's round(): halves to even
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+// --- Pillow's Image.resize for mode "F": two passes (rows first), double sums stored as float32 ---
+
+const BOX_FILTER = { support: 0.5, weight: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) };
+const BILINEAR_FILTER = { support: 1, weight: (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0) };
+
+function coefficients(inSize, outSize, filter) {  // Resample.c precompute_coeffs
+  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = filter.support * filterscale;
+  const ss = 1 / filterscale;
+  const out = [];
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    const k = [];
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) { k.push(filter.weight((x + xmin - center + 0.5) * ss)); ww += k[x]; }
+    out.push({ xmin, k: ww !== 0 ? k.map((v) => v / ww) : k });
+  }
+  return out;
+}
+
+function resize(values, w, h, outW, outH, filter) {
+  let src = values, rows = h, first = 0;
+  const vert = coefficients(h, outH, filter);
+  if (outW !== w) {
+    first = vert[0].xmin;
+    const last = vert[outH - 1].xmin + vert[outH - 1].k.length;
+    rows = last - first;
+    const horiz = coefficients(w, outW, filter), tmp = new Float32Array(outW * rows);
+    for (let y = 0; y < rows; y++) {
+      for (let xx = 0; xx < outW; xx++) {
+        const { xmin, k } = horiz[xx];
+        let ss = 0;
+        for (let x = 0; x < k.length; x++) ss += values[(y + first) * w + x + xmin] * k[x];
+        tmp[y * outW + xx] = ss;
+      }
+    }
+    src = tmp;
+  }
+  if (outH === h) return src;
+  const out = new Float32Array(outW * outH);
+  for (let yy = 0; yy < outH; yy++) {
+    const { xmin, k } = vert[yy];
+    for (let x = 0; x < outW; x++) {
+      let ss = 0;
+      for (let y = 0; y < k.length; y++) ss += src[(y + xmin - first) * outW + x] * k[y];
+      out[yy * outW + x] = ss;
+    }
+  }
+  return out;
+}
