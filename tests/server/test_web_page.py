@@ -195,3 +195,47 @@ def test_without_webassembly_the_server_reads_and_a_static_site_says_it_cannot(b
         expect(page.locator("#detail")).to_have_text(line)
         assert not page.outside
         page.close()
+
+
+def varied_pictures(n: int) -> list[Image.Image]:
+    """Opaque RGB pictures unlike a pad's: 1-25 px pens, grey anti-aliasing, specks, small and large ink,
+    blobs wide enough to make the paper look unevenly lit."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(n):
+        picture = Image.new("RGB", (280, 280), "white")
+        pen = ImageDraw.Draw(picture)
+        for _ in range(int(rng.integers(1, 4))):
+            corners = int(rng.integers(2, 6))
+            points = [tuple(rng.uniform(20 + 60 * (i % 3), 260 - 60 * (i % 2), 2)) for _ in range(corners)]
+            pen.line(points, fill=(17, 17, 17), width=int(rng.integers(1, 25)) + 60 * (i % 7 == 0), joint="curve")
+        if i % 5 == 0:
+            pen.ellipse([5, 5, 8, 8], fill=(17, 17, 17))
+        out.append(picture.resize((560, 560)).resize((280, 280), Image.Resampling.LANCZOS))
+    return out
+
+
+def test_preprocess_js_makes_the_servers_28x28_from_any_opaque_picture(browser, url):
+    """preprocess.js against pictures.preprocess beyond what a pad draws: the same 28×28 bytes on every one."""
+    import base64
+
+    from digitrec.pictures.preprocess import preprocess
+
+    page = page_on(browser, url)
+    pictures = varied_pictures(40)
+    rgba = [base64.b64encode(np.asarray(p.convert("RGBA")).tobytes()).decode() for p in pictures]
+    mine = page.evaluate("""async (pictures) => { const { preprocess } = await import("./static/preprocess.js");
+        return pictures.map(b64 => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const r = preprocess(bytes, 280, 280); return [Array.from(r.image), r.blank, r.thickened]; }); }""", rgba)
+    thickened = 0
+    for i, (picture, (image, blank, thick)) in enumerate(zip(pictures, mine)):
+        png = io.BytesIO()
+        picture.save(png, "PNG")
+        want = preprocess(png.getvalue())
+        assert (blank, thick) == (want.blank, want.thickened), f"picture {i}"
+        assert np.array_equal(np.reshape(image, (28, 28)), want.image), f"picture {i}: another 28x28"
+        thickened += thick
+    assert 0 < thickened < len(pictures)  # both ways through the stroke widening were compared
+    page.close()

@@ -6,7 +6,8 @@
 // arithmetic, not just its idea: float32 values are rounded to float32 after every operation
 // (Math.fround), as NumPy does; Pillow's resampling is its own two-pass convolution; Python's round()
 // rounds halves to even. Each function names the Python function it repeats.
-"use strict";
+
+import { BILINEAR_FILTER, BOX_FILTER, resize } from "./resample.js";
 
 const f32 = Math.fround;
 const SIDE = 28, BOX = 20, WORK = 80;
@@ -27,35 +28,43 @@ export function preprocess(rgba, width, height) {
 // --- preprocess.ink_map: where the ink is ---
 
 function inkMap(levels, w, h) {
-  const grayHist = histogram(levels);
-  const gray = new Float32Array(levels.length);
-  for (let i = 0; i < levels.length; i++) gray[i] = f32(levels[i] / 255);
-  const inverted = inkIsDark(gray, w, h, grayHist);
-  const bright = new Float32Array(gray.length);
-  for (let i = 0; i < gray.length; i++) bright[i] = inverted ? f32(1 - gray[i]) : gray[i];
+  const n = levels.length, grayHist = histogram(levels);
+  const grayOf = new Float32Array(256), brightOf = new Float32Array(256);  // each grey level's value
+  for (let v = 0; v < 256; v++) grayOf[v] = f32(v / 255);
+  const inverted = inkIsDark(levels, grayOf, w, h, grayHist);
+  for (let v = 0; v < 256; v++) brightOf[v] = inverted ? f32(1 - grayOf[v]) : grayOf[v];
+  const bright = new Float32Array(n);
+  for (let i = 0; i < n; i++) bright[i] = brightOf[levels[i]];
   const paper = background(bright, w, h);  // a number when evenly lit, else (h, w)
-  const flat = new Float32Array(gray.length);
-  for (let i = 0; i < gray.length; i++) {
-    const p = typeof paper === "number" ? paper : paper[i];
-    let v = f32(bright[i] - p);
-    if (inverted) v = f32(v / Math.max(f32(1 - p), f32(0.05)));
-    flat[i] = Math.min(1, Math.max(0, v));
+  const flat = new Float32Array(n);
+  if (typeof paper === "number") {  // evenly lit: a function of the grey level, computed once per level
+    const flatOf = new Float32Array(256);
+    for (let v = 0; v < 256; v++) flatOf[v] = flatten(brightOf[v], paper, inverted);
+    for (let i = 0; i < n; i++) flat[i] = flatOf[levels[i]];
+  } else {
+    for (let i = 0; i < n; i++) flat[i] = flatten(bright[i], paper[i], inverted);
   }
   const hist = histogram(toLevels(flat));
   const peak = peakLevel(hist);
   if (peak < MIN_CONTRAST) return { blank: true };
   const threshold = Math.min(0.6 * peak, Math.max(0.25 * peak, otsu(hist)));
-  const level = medianAbove(hist, threshold);
+  const level = medianAbove(hist, threshold), down = f32(level);
   const cut = f32(threshold / level);
-  const ink = new Float32Array(flat.length), mask = new Uint8Array(flat.length);
-  for (let i = 0; i < flat.length; i++) {
-    ink[i] = f32(flat[i] / level);
+  const ink = new Float32Array(n), mask = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    ink[i] = flat[i] / down;  // float32 ÷ float32, rounded to float32 by the store
     mask[i] = ink[i] > cut ? 1 : 0;
   }
   const kept = dropSpecks(mask, w, h);
   let count = 0;
-  for (const m of kept) count += m;
+  for (let i = 0; i < n; i++) count += kept[i];
   return { ink, mask: kept, w, h, threshold: threshold / level, blank: count < MIN_INK_PIXELS };
+}
+
+function flatten(bright, paper, inverted) {  // preprocess.flatten, then clipped to 0..1
+  let v = f32(bright - paper);
+  if (inverted) v = f32(v / Math.max(f32(1 - paper), f32(0.05)));
+  return Math.min(1, Math.max(0, v));
 }
 
 function histogram(levels) {
@@ -88,16 +97,30 @@ function medianOf(values) {  // np.median of float32 values
   return n % 2 ? sorted[mid] : f32(f32(sorted[mid - 1] + sorted[mid]) / 2);
 }
 
-function inkIsDark(gray, w, h, hist) {  // preprocess.ink_bright
+function inkIsDark(levels, grayOf, w, h, hist) {  // preprocess.ink_bright
   const edge = Math.max(1, Math.floor(Math.min(h, w) / 50));
-  const border = [];
-  for (let y = 0; y < edge; y++) for (let x = 0; x < w; x++) border.push(gray[y * w + x]);
-  for (let y = h - edge; y < h; y++) for (let x = 0; x < w; x++) border.push(gray[y * w + x]);
-  for (let y = 0; y < h; y++) for (let x = 0; x < edge; x++) border.push(gray[y * w + x]);
-  for (let y = 0; y < h; y++) for (let x = w - edge; x < w; x++) border.push(gray[y * w + x]);
+  const border = new Float64Array(256);  // the border's grey levels (corners twice, as in Python)
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const times = (y < edge || y >= h - edge ? 1 : 0) + (x < edge || x >= w - edge ? 1 : 0);
+      border[levels[y * w + x]] += times;
+    }
+  }
   const darkest = 1 - peakLevel(Float64Array.from(hist).reverse());
-  const paper = medianOf(border);
+  const paper = medianLevel(border, grayOf);
   return paper - darkest > peakLevel(hist) - paper;
+}
+
+function medianLevel(counts, valueOf) {  // np.median of float32 values given as counts per level
+  let total = 0;
+  for (const c of counts) total += c;
+  const at = (k) => {  // the k-th smallest value (0-based)
+    let seen = 0;
+    for (let v = 0; v < 256; v++) { seen += counts[v]; if (seen > k) return valueOf[v]; }
+    return valueOf[255];
+  };
+  const mid = Math.floor(total / 2);
+  return total % 2 ? at(mid) : f32(f32(at(mid - 1) + at(mid)) / 2);
 }
 
 function otsu(hist) {  // preprocess.otsu
@@ -134,31 +157,35 @@ function background(bright, w, h) {
   const sw = Math.max(1, pyRound(w * scale)), sh = Math.max(1, pyRound(h * scale));
   const small = resize(bright, w, h, sw, sh, BOX_FILTER);
   const size = Math.max(3, Math.trunc(Math.max(sw, sh) * 0.3) | 1);
-  const opened = gaussian(rank(rank(small, sw, sh, size, Math.min), sw, sh, size, Math.max), sw, sh, size / 4);
+  const open = rank(rank(small, sw, sh, size, true), sw, sh, size, false);
+  // a constant opening (any drawing on clean paper) stays that constant through the blur, to float32
+  if (open.every((v) => v === open[0])) return open[0];
+  const opened = gaussian(open, sw, sh, size / 4);
   let lo = Infinity, hi = -Infinity;
   for (const v of opened) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   if (f32(hi - lo) < 0.02) return medianOf(opened);
   return resize(opened, sw, sh, w, h, BILINEAR_FILTER);
 }
 
-// ndimage.minimum_filter / maximum_filter with a size×size square, mode "nearest" (separable)
-function rank(values, w, h, size, pick) {
+// ndimage.minimum_filter / maximum_filter with a size×size square, mode "nearest" (separable: rows, then
+// columns); `lowest` picks the minimum
+function rank(values, w, h, size, lowest) {
   const half = size >> 1, tmp = new Float32Array(values.length), out = new Float32Array(values.length);
-  const clamp = (v, top) => Math.min(top - 1, Math.max(0, v));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let m = values[y * w + x];
-      for (let d = -half; d <= size - half - 1; d++) m = pick(m, values[y * w + clamp(x + d, w)]);
-      tmp[y * w + x] = m;
+  const pass = (src, dst, n, count, step, stride) => {
+    for (let line = 0; line < count; line++) {
+      const base = line * stride;
+      for (let a = 0; a < n; a++) {
+        let m = src[base + a * step];
+        for (let d = -half; d <= size - half - 1; d++) {
+          const v = src[base + Math.min(n - 1, Math.max(0, a + d)) * step];
+          if (lowest ? v < m : v > m) m = v;
+        }
+        dst[base + a * step] = m;
+      }
     }
-  }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let m = tmp[y * w + x];
-      for (let d = -half; d <= size - half - 1; d++) m = pick(m, tmp[clamp(y + d, h) * w + x]);
-      out[y * w + x] = m;
-    }
-  }
+  };
+  pass(values, tmp, w, h, 1, w);
+  pass(tmp, out, h, w, w, 1);
   return out;
 }
 
@@ -353,56 +380,4 @@ function centreByMass(d) {  // preprocess.centre_by_mass: centre of mass at pixe
 function pyRound(x) {  // Python's round(): halves to even
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-// --- Pillow's Image.resize for mode "F": two passes (rows first), double sums stored as float32 ---
-
-const BOX_FILTER = { support: 0.5, weight: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) };
-const BILINEAR_FILTER = { support: 1, weight: (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0) };
-
-function coefficients(inSize, outSize, filter) {  // Resample.c precompute_coeffs
-  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = filter.support * filterscale;
-  const ss = 1 / filterscale;
-  const out = [];
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
-    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
-    const k = [];
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) { k.push(filter.weight((x + xmin - center + 0.5) * ss)); ww += k[x]; }
-    out.push({ xmin, k: ww !== 0 ? k.map((v) => v / ww) : k });
-  }
-  return out;
-}
-
-function resize(values, w, h, outW, outH, filter) {
-  let src = values, rows = h, first = 0;
-  const vert = coefficients(h, outH, filter);
-  if (outW !== w) {
-    first = vert[0].xmin;
-    const last = vert[outH - 1].xmin + vert[outH - 1].k.length;
-    rows = last - first;
-    const horiz = coefficients(w, outW, filter), tmp = new Float32Array(outW * rows);
-    for (let y = 0; y < rows; y++) {
-      for (let xx = 0; xx < outW; xx++) {
-        const { xmin, k } = horiz[xx];
-        let ss = 0;
-        for (let x = 0; x < k.length; x++) ss += values[(y + first) * w + x + xmin] * k[x];
-        tmp[y * outW + xx] = ss;
-      }
-    }
-    src = tmp;
-  }
-  if (outH === h) return src;
-  const out = new Float32Array(outW * outH);
-  for (let yy = 0; yy < outH; yy++) {
-    const { xmin, k } = vert[yy];
-    for (let x = 0; x < outW; x++) {
-      let ss = 0;
-      for (let y = 0; y < k.length; y++) ss += src[(y + xmin - first) * outW + x] * k[y];
-      out[yy * outW + x] = ss;
-    }
-  }
-  return out;
 }
