@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 from web import ARGS, CHROMIUM, digit_strokes, show_strokes, static_host, wait_for_device  # noqa: E402
 
 TIME_READ = """async () => { const d = window.digitrec, t0 = performance.now();
-    const body = await d.reading.readDigit(d.digitPad); return [performance.now() - t0, body.digit]; }"""
+    const body = await d.reading.readDigit(d.digitPad);
+    return [performance.now() - t0, [body.digit, body.not_digit, Array.from(body.probabilities)]]; }"""
 
 
 def export_site(folder: Path) -> Path:
@@ -97,14 +98,21 @@ def cold_starts(browser, base: str, n: int, strokes) -> list[float]:
     return out
 
 
-def reading_times(page, drawings, where: str) -> list[float]:
+def reading_times(page, drawings, where: str) -> tuple[list[float], list]:
+    """ms per drawing read `where` ("device" or "server"), and the answers (digit, not_digit, probabilities)."""
     page.click(f"#read-{where}")
-    times = []
+    times, answers = [], []
     for strokes in drawings:
         show_strokes(page, strokes)
-        ms, _ = page.evaluate(TIME_READ)
+        ms, answer = page.evaluate(TIME_READ)
         times.append(ms)
-    return times
+        answers.append(answer)
+    return times, answers
+
+
+def same_answers(mine: list, theirs: list) -> int:
+    """Drawings with the same digit and not-a-digit decision, and probabilities within 0.01."""
+    return sum(a[:2] == b[:2] and max(abs(p - q) for p, q in zip(a[2], b[2])) <= 0.01 for a, b in zip(mine, theirs))
 
 
 def sizes(site: Path) -> list[tuple[str, int, int]]:
@@ -137,8 +145,8 @@ def main() -> None:
             wait_for_device(page)
             reading_times(page, drawings[:10], "device")  # warm up both ways first
             reading_times(page, drawings[:10], "server")
-            warm = reading_times(page, drawings, "device")
-            trip = reading_times(page, drawings, "server")
+            warm, here = reading_times(page, drawings, "device")
+            trip, there = reading_times(page, drawings, "server")
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -148,6 +156,8 @@ def main() -> None:
     print(row("cold start (model load to first answer, static site)", cold, "≤ 1500"))
     print(row("warm, on this device, per digit", warm, "≤ 10"))
     print(row("HTTP round trip to digitrec serve, per digit", trip, "—"))
+    print(f"\nparity: {same_answers(here, there)}/{len(drawings)} validation digits answered as the server does "
+          "(digit, not-a-digit, probabilities within 0.01); goal 100/100")
     print("\n| file | bytes | gzip -9 bytes |\n|---|---:|---:|")
     for name, raw, packed in parts:
         print(f"| {name} | {raw:,} | {packed:,} |")
