@@ -39,7 +39,8 @@ def test_export_web_writes_a_site_whose_model_answers_as_predict(tmp_path, mnist
     assert code == 0, err
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert {"index.html", "static/app.js", "static/device.js", "static/preprocess.js", "static/style.css",
-            "model/web.json", "model/digit.onnx", "static/vendor/ort-wasm-simd-threaded.wasm"} <= files
+            "model/web.json", "model/digit.onnx", "model/number.onnx", "static/numbers.js",
+            "static/vendor/ort-wasm-simd-threaded.wasm"} <= files
     assert f"{sum((out / f).stat().st_size for f in files):,}" in stdout  # the total, beside each part
     manifest = json.loads((out / "model/web.json").read_text())
     meta = Recognizer.load(shipped_model(), device="cpu").metadata

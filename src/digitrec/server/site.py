@@ -24,7 +24,7 @@ from digitrec.models.calibration import decline_threshold, temperature
 
 STATIC = Path(str(resources.files("digitrec") / "server" / "static"))
 VENDOR = STATIC / "vendor"
-MANIFEST, DIGIT_MODEL = "model/web.json", "model/digit.onnx"
+MANIFEST, DIGIT_MODEL, NUMBER_MODEL = "model/web.json", "model/digit.onnx", "model/number.onnx"
 
 
 def vendor_files() -> list[Path]:
@@ -60,13 +60,47 @@ def web_onnx(model_file: str | Path) -> tuple[bytes, dict[str, Any]]:
         raise DigitrecError(f"{path}: cannot be exported to ONNX for the browser ({first})") from None
 
 
+def number_onnx() -> bytes | None:
+    """The shipped line reader (number mode) as ONNX: float32 (1, 1, 32, width) line → (1, frames, 11)
+    probabilities, the softmax that inference.numbers.emissions applies inside the graph; None when
+    the installation has no line reader (then the page reads numbers on the server)."""
+    import io
+    import warnings
+
+    import torch
+
+    from digitrec.models.modelfile import load_model, shipped_number_reader_path
+
+    path = shipped_number_reader_path()
+    if not path.is_file():
+        return None
+    reader = load_model(path)[0]
+
+    class Frames(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reader = reader
+
+        def forward(self, line: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.reader(line).float(), -1)
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation: chosen on purpose (interop.export)
+        torch.onnx.export(Frames().eval(), (torch.zeros(1, 1, 32, 64),), buf, dynamo=False, opset_version=17,
+                          input_names=["line"], output_names=["frames"],
+                          dynamic_axes={"line": {3: "width"}, "frames": {1: "frames"}})
+    return buf.getvalue()
+
+
 def manifest(meta: dict[str, Any], unsure_below: float, server: bool, collect: bool = False,
-             vendor: bool = True) -> dict[str, Any]:
+             vendor: bool = True, numbers: bool = True) -> dict[str, Any]:
     """model/web.json: what the page needs to answer as `digitrec predict` does (models.calibration)."""
     return {"digit": {"file": "digit.onnx", "name": str(meta.get("arch", "unknown")),
                       "version": str(meta.get("weights_sha256", "unknown"))[:12],
                       "test_accuracy": (meta.get("metrics") or {}).get("test_accuracy"),
                       "temperature": temperature(meta), "decline": decline_threshold(meta)},
+            "number": {"file": "number.onnx"} if numbers else None,  # the line reader, when installed
             "unsure_below": unsure_below, "server": server, "collect": collect, "vendor": vendor}
 
 
@@ -91,7 +125,11 @@ def export_site(model_file: str | Path, out: str | Path, unsure_below: float) ->
     for f in vendor:
         shutil.copy2(f, tmp / "static" / "vendor" / f.name)
     (tmp / DIGIT_MODEL).write_bytes(data)
-    (tmp / MANIFEST).write_text(json.dumps(manifest(meta, unsure_below, server=False), indent=1))
+    reader = number_onnx()
+    if reader is not None:
+        (tmp / NUMBER_MODEL).write_bytes(reader)
+    (tmp / MANIFEST).write_text(json.dumps(manifest(meta, unsure_below, server=False, numbers=reader is not None),
+                                           indent=1))
     if out.exists():
         out.rmdir()
     tmp.rename(out)
@@ -117,9 +155,24 @@ def served_onnx(request: Request) -> tuple[bytes, dict[str, Any]]:
 @router.get("/" + MANIFEST)
 async def web_manifest(request: Request) -> JSONResponse:
     settings, recognizer = request.app.state.settings, request.app.state.recognizer
+    from digitrec.models.modelfile import shipped_number_reader_path
+
     body = manifest(recognizer.metadata, recognizer.threshold, server=True, collect=settings.collect_dir is not None,
-                    vendor=bool(vendor_files()))
+                    vendor=bool(vendor_files()), numbers=shipped_number_reader_path().is_file())
     return JSONResponse(body, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/" + NUMBER_MODEL)
+async def web_number_model(request: Request) -> Response:
+    import asyncio
+
+    state = request.app.state
+    if getattr(state, "web_number_onnx", None) is None:
+        state.web_number_onnx = await asyncio.to_thread(number_onnx) or b""
+    if not state.web_number_onnx:
+        return JSONResponse({"detail": "this installation has no line reader"}, status_code=404)
+    return Response(state.web_number_onnx, media_type="application/octet-stream",
+                    headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/" + DIGIT_MODEL)

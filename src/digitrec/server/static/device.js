@@ -2,6 +2,7 @@
 // (WebAssembly, vendored in static/vendor/ by `make web-vendor`; nothing is fetched from elsewhere), on
 // the digit that preprocess.js cut out, with the calibration model/web.json carries. The answer has the
 // shape of POST /v1/predict's JSON, so the page shows both the same way. No DOM here.
+import { MAX_DIGITS, boxOf, digitOf, emissions, line, parts, readerInput, shareProbabilities } from "./numbers.js";
 import { preprocess } from "./preprocess.js";
 
 const f32 = Math.fround;
@@ -23,26 +24,62 @@ export async function loadDeviceReader(manifest, base = "model/") {
   ort.env.wasm.wasmPaths = vendor;
   ort.env.wasm.numThreads = 1;  // 28×28 digits: a second thread costs more than it saves (and needs isolation)
   ort.env.wasm.proxy = false;
-  const response = await fetch(`${base}${manifest.digit.file}`);
-  if (!response.ok) throw new Error(`${base}${manifest.digit.file}: HTTP ${response.status}`);
-  const session = await ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()),
-    { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-  const [input] = session.inputNames, [output] = session.outputNames;
-  const run = async (image) => {
-    const result = await session.run({ [input]: new ort.Tensor("uint8", image, [1, 28, 28]) });
-    return Float32Array.from(result[output].data);
+  const session = await open(ort, `${base}${manifest.digit.file}`);
+  const run = async (images) => {  // n 28×28 digits → n rows of calibrated probabilities
+    const n = images.length, batch = new Uint8Array(n * 784);
+    images.forEach((image, i) => batch.set(image, i * 784));
+    const result = await session.run({ [session.inputNames[0]]: new ort.Tensor("uint8", batch, [n, 28, 28]) });
+    const probs = result[session.outputNames[0]].data, classes = probs.length / n;
+    return images.map((_, i) => calibrated(probs.slice(i * classes, (i + 1) * classes), manifest.digit.temperature));
   };
-  await run(new Uint8Array(28 * 28));  // the first run sets up the kernels: part of loading, not of reading
+  await run([new Uint8Array(28 * 28)]);  // the first run sets up the kernels: part of loading, not of reading
+  const reader = manifest.number ? await open(ort, `${base}${manifest.number.file}`) : null;
+  const frames = async ({ data, width }) => {
+    const result = await reader.run({ [reader.inputNames[0]]: new ort.Tensor("float32", data, [1, 1, 32, width]) });
+    const out = result[reader.outputNames[0]];
+    return [out.data, out.dims[1]];
+  };
   const loadMs = performance.now() - start;
+  const decide = (probs, image) => answer(probs, image, manifest.digit.decline, manifest.unsure_below);
   return {
     loadMs,
+    numbers: Boolean(reader),
     async readDigit(rgba, width, height) {
       const seen = preprocess(rgba, width, height);
       if (seen.blank) return blankAnswer(seen.image);
-      const probs = calibrated(await run(seen.image), manifest.digit.temperature);
-      return answer(probs, seen.image, manifest.digit.decline, manifest.unsure_below);
+      return decide((await run([seen.image]))[0], seen.image);
+    },
+    // Recognizer.read_number: the line reader places the digits, the digit model reads those that stand apart
+    async readNumber(rgba, width, height) {
+      const ln = line(rgba, width, height);
+      if (ln.blank || !ln.groups.length) return numberFrom([]);
+      const input = readerInput(ln);
+      const [probs, count] = await frames(input);
+      const pieces = parts(ln, emissions(probs, count, input.scale));
+      if (pieces.length > MAX_DIGITS) throw new Error(`The drawing holds more than ${MAX_DIGITS} digits.`);
+      const images = pieces.map((p) => digitOf(ln, p));
+      const ask = pieces.flatMap((p, i) => (p.emission ? [] : [i]));
+      const read = ask.length ? await run(ask.map((i) => images[i])) : [];
+      return numberFrom(pieces.map((p, i) => ({
+        ...decide(p.emission ? shareProbabilities(p.emission) : read[ask.indexOf(i)], images[i]),
+        box: boxOf(ln, p) })));
     },
   };
+}
+
+async function open(ort, url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()),
+    { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+}
+
+// recognizer.number_from: the digits' text ("?" for no digit), the chance all are right, unsure if any is
+function numberFrom(digits) {
+  if (!digits.length) return { number: "", digits: [], probability: 0, unsure: false, blank: true };
+  return { number: digits.map((d) => (d.not_digit ? "?" : String(d.digit))).join(""), digits, blank: false,
+           probability: digits.reduce((p, d) => p * (d.not_digit ? 0 : d.probability), 1),
+           unsure: digits.some((d) => d.unsure || d.not_digit) };
 }
 
 // models.calibration.with_temperature: softmax(log p / T), in float64, stored as float32

@@ -11,23 +11,29 @@ import { BILINEAR_FILTER, BOX_FILTER, resize } from "./resample.js";
 
 const f32 = Math.fround;
 const SIDE = 28, BOX = 20, WORK = 80;
-const MNIST_STROKE = 0.136, THIN = 0.75, MIN_CONTRAST = 0.15, MIN_INK_PIXELS = 12, SPECK = 0.05;
+export const MNIST_STROKE = 0.136, THIN = 0.75;
+const MIN_CONTRAST = 0.15, MIN_INK_PIXELS = 12, SPECK = 0.05;
 const WORK_SIDE = 640;
 
 /** RGBA bytes (a canvas's getImageData) → {image: Uint8Array(784), blank, thickened}. */
 export function preprocess(rgba, width, height) {
   if (Math.max(width, height) > WORK_SIDE) throw new Error(`picture over ${WORK_SIDE} pixels: shrink it first`);
+  return renderDigit(inkMap(greyLevels(rgba, width, height), width, height));
+}
+
+/** Pillow's RGB → L, integer, of an opaque picture (decode.gray_levels). */
+export function greyLevels(rgba, width, height) {
   const levels = new Uint8Array(width * height);
-  for (let i = 0; i < levels.length; i++) {  // Pillow's RGB → L, integer (decode.gray_levels)
+  for (let i = 0; i < levels.length; i++) {
     const j = 4 * i;
     levels[i] = (rgba[j] * 19595 + rgba[j + 1] * 38470 + rgba[j + 2] * 7471 + 0x8000) >> 16;
   }
-  return renderDigit(inkMap(levels, width, height));
+  return levels;
 }
 
 // --- preprocess.ink_map: where the ink is ---
 
-function inkMap(levels, w, h) {
+export function inkMap(levels, w, h) {
   const n = levels.length, grayHist = histogram(levels);
   const grayOf = new Float32Array(256), brightOf = new Float32Array(256);  // each grey level's value
   for (let v = 0; v < 256; v++) grayOf[v] = f32(v / 255);
@@ -216,6 +222,16 @@ function gaussian(values, w, h, sigma) {
 
 // preprocess.drop_specks: 8-connected blobs far smaller than the largest are dust
 function dropSpecks(mask, w, h) {
+  const { labels, areas } = label8(mask, w, h);
+  if (areas.length <= 2) return mask;
+  const largest = Math.max(...areas.slice(1));
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = labels[i] && areas[labels[i]] >= SPECK * largest ? 1 : 0;
+  return out;
+}
+
+/** ndimage.label with 8-connectivity: labels 1, 2, … in the order a raster scan meets the blobs; areas[label]. */
+export function label8(mask, w, h) {
   const labels = new Int32Array(mask.length), areas = [0], stack = [];
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || labels[start]) continue;
@@ -237,11 +253,7 @@ function dropSpecks(mask, w, h) {
     }
     areas.push(area);
   }
-  if (areas.length <= 2) return mask;
-  const largest = Math.max(...areas.slice(1));
-  const out = new Uint8Array(mask.length);
-  for (let i = 0; i < mask.length; i++) out[i] = labels[i] && areas[labels[i]] >= SPECK * largest ? 1 : 0;
-  return out;
+  return { labels, areas };
 }
 
 // --- preprocess.render_digit: the ink of one digit, drawn the way MNIST did ---
@@ -252,10 +264,11 @@ function renderDigit(ink) {
   const stroke = strokeWidth(work) / Math.max(work.w, work.h);
   const thickened = stroke < THIN * MNIST_STROKE;
   if (thickened) work = thicken(work, ((MNIST_STROKE - stroke) * Math.max(work.w, work.h)) / 2);
-  return { image: centreByMass(fitBox(crop(work))), blank: false, thickened };
+  const box = crop(work);
+  return { image: centreByMass(fitBox(Float32Array.from(box.mask), box.w, box.h)), blank: false, thickened };
 }
 
-function bounds(mask, w, h) {
+export function bounds(mask, w, h) {
   let top = h, bottom = -1, left = w, right = -1;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -306,7 +319,7 @@ function maxPool(values, w, h, k) {
   return { values: out, w: pw, h: ph };
 }
 
-function strokeWidth(m) {  // preprocess.stroke_width: ink area ÷ half its boundary (4-connected erosion)
+export function strokeWidth(m) {  // preprocess.stroke_width: ink area ÷ half its boundary (4-connected erosion)
   let area = 0, inner = 0;
   const at = (x, y) => (x >= 0 && y >= 0 && x < m.w && y < m.h ? m.mask[y * m.w + x] : 0);
   for (let y = 0; y < m.h; y++) {
@@ -329,7 +342,7 @@ function thicken(m, radius) {  // preprocess.thicken: a round pen `radius` wider
 
 // Exact squared Euclidean distance of every pixel to the nearest ink pixel (Felzenszwalb–Huttenlocher),
 // the integers ndimage.distance_transform_edt takes the square root of.
-function squaredDistances(mask, w, h) {
+export function squaredDistances(mask, w, h) {
   const INF = 1e20, grid = new Float64Array(w * h);
   for (let i = 0; i < grid.length; i++) grid[i] = mask[i] ? 0 : INF;
   const line = (get, set, n) => {
@@ -353,14 +366,15 @@ function squaredDistances(mask, w, h) {
   return grid;
 }
 
-function fitBox(m) {  // preprocess.fit_box: area averaging down to BOX on the longer side
-  const scale = BOX / Math.max(m.w, m.h);
-  const w = Math.max(1, pyRound(m.w * scale)), h = Math.max(1, pyRound(m.h * scale));
-  const out = resize(Float32Array.from(m.mask), m.w, m.h, w, h, BOX_FILTER);
+/** preprocess.fit_box: float32 values (h, w) area-averaged down to BOX on the longer side, clipped to 0..1. */
+export function fitBox(values, width, height) {
+  const scale = BOX / Math.max(width, height);
+  const w = Math.max(1, pyRound(width * scale)), h = Math.max(1, pyRound(height * scale));
+  const out = resize(values, width, height, w, h, BOX_FILTER);
   return { values: out.map((v) => Math.min(1, Math.max(0, v))), w, h };
 }
 
-function centreByMass(d) {  // preprocess.centre_by_mass: centre of mass at pixel (14, 14)
+export function centreByMass(d) {  // preprocess.centre_by_mass: centre of mass at pixel (14, 14)
   let total = 0, my = 0, mx = 0;
   for (let y = 0; y < d.h; y++) {
     for (let x = 0; x < d.w; x++) { const v = d.values[y * d.w + x]; total += v; my += v * y; mx += v * x; }
@@ -377,7 +391,7 @@ function centreByMass(d) {  // preprocess.centre_by_mass: centre of mass at pixe
   return image;
 }
 
-function pyRound(x) {  // Python's round(): halves to even
+export function pyRound(x) {  // Python's round(): halves to even
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -67,8 +67,15 @@ export class Reading {
     return post("v1/predict?include_input=true", pad, signal);
   }
 
-  /** A whole number: read on the server (the line reader does not run in the page yet). */
+  /** A whole number, as POST v1/number gives it: on the device when the page has the line reader. */
   async readNumber(pad, signal) {
+    if (this.where === "device" && this.device) {
+      const reader = await this.device;
+      if (reader.numbers) {
+        const { data, width, height } = pad.pixels();
+        return reader.readNumber(data, width, height);
+      }
+    }
     if (!this.server) throw new Error("Numbers are read on the server, and this page has none: one digit at a time here.");
     return post("v1/number", pad, signal);
   }
