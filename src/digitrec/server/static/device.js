@@ -33,17 +33,20 @@ export async function loadDeviceReader(manifest, base = "model/") {
     return images.map((_, i) => calibrated(probs.slice(i * classes, (i + 1) * classes), manifest.digit.temperature));
   };
   await run([new Uint8Array(28 * 28)]);  // the first run sets up the kernels: part of loading, not of reading
-  const reader = manifest.number ? await open(ort, `${base}${manifest.number.file}`) : null;
+  const loadMs = performance.now() - start;
+  // the line reader loads after the digit model, in the background: a digit is read without waiting for it
+  const lineReader = manifest.number ? open(ort, `${base}${manifest.number.file}`) : null;
+  if (lineReader) lineReader.catch(() => {});  // a failure is reported when a number is read
   const frames = async ({ data, width }) => {
+    const reader = await lineReader;
     const result = await reader.run({ [reader.inputNames[0]]: new ort.Tensor("float32", data, [1, 1, 32, width]) });
     const out = result[reader.outputNames[0]];
     return [out.data, out.dims[1]];
   };
-  const loadMs = performance.now() - start;
   const decide = (probs, image) => answer(probs, image, manifest.digit.decline, manifest.unsure_below);
   return {
     loadMs,
-    numbers: Boolean(reader),
+    numbers: Boolean(lineReader),
     async readDigit(rgba, width, height) {
       const seen = preprocess(rgba, width, height);
       if (seen.blank) return blankAnswer(seen.image);

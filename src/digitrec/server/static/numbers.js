@@ -1,8 +1,8 @@
 // A drawn number → its groups of ink, what the line reader reads, and each digit's 28×28 picture and box:
 // pictures.segment.line, pictures.lines.reader_input and inference.numbers, step for step, for an opaque
 // grey picture (the pad's). The models are run by the caller (device.js); no DOM here.
-import { MNIST_STROKE, THIN, bounds, centreByMass, fitBox, greyLevels, inkMap, label8, pyRound, squaredDistances,
-  strokeWidth } from "./preprocess.js";
+import { bounds, label8, squaredDistances } from "./masks.js";
+import { MNIST_STROKE, THIN, centreByMass, fitBox, greyLevels, inkMap, pyRound, strokeWidth } from "./preprocess.js";
 import { BILINEAR_FILTER, BOX_FILTER, resize, resize8 } from "./resample.js";
 
 const f32 = Math.fround;

@@ -73,7 +73,11 @@ export class Reading {
       const reader = await this.device;
       if (reader.numbers) {
         const { data, width, height } = pad.pixels();
-        return reader.readNumber(data, width, height);
+        try {
+          return await reader.readNumber(data, width, height);
+        } catch (error) {
+          if (!this.server) throw error;  // e.g. the line reader did not load: the server reads instead
+        }
       }
     }
     if (!this.server) throw new Error("Numbers are read on the server, and this page has none: one digit at a time here.");
