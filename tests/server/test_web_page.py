@@ -14,7 +14,7 @@ import sys
 import httpx
 import numpy as np
 import pytest
-from live_server import shipped_model
+from live_server import live_server, shipped_model
 from PIL import Image
 from playwright.sync_api import expect
 from web import (
@@ -274,4 +274,22 @@ def test_preprocess_js_makes_the_servers_28x28_from_any_opaque_picture(browser, 
         assert np.array_equal(np.reshape(image, (28, 28)), want.image), f"picture {i}: another 28x28"
         thickened += thick
     assert 0 < thickened < len(pictures)  # both ways through the stroke widening were compared
+    page.close()
+
+
+def test_the_served_page_reads_on_after_the_server_stops(browser):
+    """Loaded from `digitrec serve`, the page goes on reading digits once the server is gone."""
+    from digitrec.server.app import Settings
+
+    with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1)) as base:
+        page = page_on(browser, base)
+        wait_for_device(page)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=2)  # stopped
+    draw(page, SEVEN)
+    expect_answer(page, "7")
+    page.click("#clear")
+    draw(page, ZERO)
+    expect_answer(page, "0")
+    assert not page.asked and not page.errors, (page.asked, page.errors)
     page.close()
