@@ -103,6 +103,7 @@ def seen(body: dict) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_png"]))).convert("L"))
 
 
+@pytest.mark.slow  # over 20 s: 113 drawings read both ways
 def test_the_page_reads_on_the_device_as_the_server_does(browser, url):
     """MNIST validation digits drawn on the pad with its own pen, and scribbles: on every one the page's
     in-browser answer is the server's for the same PNG (the same 28×28 input, digit, not-a-digit decision,
@@ -146,6 +147,7 @@ def number_drawings() -> list[list[list[tuple[float, float]]]]:
     return out
 
 
+@pytest.mark.slow  # over 20 s: 13 numbers read both ways
 def test_the_page_reads_numbers_on_the_device_as_the_server_does(browser, url):
     """Number mode: the line reader and the digit model in the page against POST /v1/number on the same PNG:
     the same number, each digit's box, and probabilities within 0.01."""
