@@ -5,7 +5,7 @@
 # Usage: tools/web-vendor.sh VERSION VENDOR_DIR
 set -euo pipefail
 version="$1"
-vendor="$2"
+vendor="$(cd "$2" && pwd)"
 files=(ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm)
 if (cd "$vendor" && sha256sum --check --quiet --strict SHA256SUMS) >/dev/null 2>&1; then
     exit 0  # already there, and the pinned bytes
@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 for f in "${files[@]}"; do
     cp "$tmp/package/dist/$f" "$tmp/$f"
 done
-(cd "$tmp" && sha256sum --check --quiet --strict "$OLDPWD/$vendor/SHA256SUMS") || {
+(cd "$tmp" && sha256sum --check --quiet --strict "$vendor/SHA256SUMS") || {
     echo "web-vendor: onnxruntime-web $version does not match $vendor/SHA256SUMS" >&2; exit 2; }
 for f in "${files[@]}"; do
     mv "$tmp/$f" "$vendor/$f"
