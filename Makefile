@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/mnist),)
 export DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
 endif
 
-.PHONY: setup train lint test test-slow test-all mutate bench clean
+.PHONY: setup train lint test test-slow test-all mutate bench clean web-vendor
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# onnxruntime-web (WebAssembly) for the drawing page's in-browser reading, pinned and checksummed; fetched
+# with npm, not committed (14 MB: README, "Reading in the browser")
+ORT_WEB_VERSION := 1.30.0
+web-vendor:
+	bash tools/web-vendor.sh $(ORT_WEB_VERSION) src/digitrec/server/static/vendor
+
 train: setup
 	$(BIN)/digitrec train --out runs/default --overwrite
 
@@ -30,14 +36,14 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check src tests bench
 
-test: lint
+test: lint web-vendor
 	$(BIN)/pytest -q -m "not slow"
 
 # the slow-marked tests alone (int8 accuracy, distributed resume and two nodes, Keras B/C/E): CI runs them too
-test-slow: setup
+test-slow: setup web-vendor
 	$(BIN)/pytest -q -m slow
 
-test-all: lint
+test-all: lint web-vendor
 	$(BIN)/pytest -q
 
 # mutation testing (mutmut) of the modules in pyproject's [tool.mutmut]: slow, not part of CI; docs/testing.md

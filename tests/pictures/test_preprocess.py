@@ -205,3 +205,22 @@ def test_ink_is_found_in_either_polarity_and_specks_dropped():
     light = pp.ink_map(1 - paper, "light")
     assert not light.inverted and np.array_equal(light.mask, ink.mask)
     assert pp.ink_map(np.full((60, 60), 0.5, np.float32), "grey").blank
+
+
+def test_an_opaque_rgba_picture_is_read_as_its_rgb():
+    """A canvas's PNG is RGBA with every pixel opaque: its grey levels are Pillow's integer ones (as for
+    RGB), which the drawing page's preprocess.js reproduces exactly, and its digit is the RGB picture's."""
+    from PIL import ImageDraw
+
+    from digitrec.pictures.decode import gray_levels
+
+    rgb = Image.new("RGB", (140, 140), "white")
+    ImageDraw.Draw(rgb).line([(40, 30), (100, 30), (60, 115)], fill=(17, 17, 17), width=9, joint="curve")
+    rgb = rgb.resize((280, 280), Image.Resampling.BILINEAR)  # grey anti-aliased edges
+    gray, levels = gray_levels(rgb.convert("RGBA"))
+    assert levels is not None and np.array_equal(levels, np.asarray(rgb.convert("L")))
+    assert np.array_equal(gray, levels.astype(np.float32) / 255)
+    assert np.array_equal(preprocess(rgb.convert("RGBA")).image, preprocess(rgb).image)
+    see_through = np.asarray(rgb.convert("RGBA")).copy()
+    see_through[..., 3] = 128
+    assert gray_levels(Image.fromarray(see_through, "RGBA"))[1] is None  # transparency: flattened as before

@@ -7,7 +7,6 @@ Needs /usr/bin/chromium (`.ci/install-browser` installs it); never `playwright i
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,63 +14,14 @@ import pytest
 from live_server import live_server, shipped_model
 from PIL import Image
 from playwright.sync_api import expect
+from web import BAR, CHROMIUM, LETTER_A, ONE, SEVEN, ZERO, draw, expect_answer, number_strokes
 
 from digitrec.inference.recognizer import Recognizer
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent "
                                 "(run .ci/install-browser: apt-get install chromium)")
-
-# Strokes as points in 0..1 of the pad's side.
-ONE = [[(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]]
-SEVEN = [[(0.25 + 0.5 * t / 10, 0.2) for t in range(11)] + [(0.75 - 0.3 * t / 14, 0.2 + 0.65 * t / 14)
-                                                             for t in range(1, 15)]]
-ZERO = [[(0.5 + 0.22 * math.sin(2 * math.pi * t / 40), 0.5 - 0.33 * math.cos(2 * math.pi * t / 40))
-         for t in range(42)]]
-BAR = [[(0.2 + 0.6 * t / 10, 0.5) for t in range(11)]]
-
-
-def ring(cx: float, cy: float, rx: float, ry: float, turn: float = 1.0) -> list[tuple[float, float]]:
-    return [(cx + rx * math.sin(2 * math.pi * turn * t / 40), cy - ry * math.cos(2 * math.pi * turn * t / 40))
-            for t in range(42)]
-
-
-def number_strokes(gap: float) -> list[list[tuple[float, float]]]:
-    """2026 on the number pad (x in 0..1 of its width, three times its height), `gap` of the width between
-    digits: negative makes neighbours touch."""
-    w = 0.085  # a digit's width, of the pad's width (0.26 of its height)
-    x = [0.2 + i * (w + gap) for i in range(4)]
-    two = [(0.0, 0.3), (0.2, 0.15), (0.6, 0.15), (0.8, 0.33), (0.05, 0.82), (0.95, 0.82)]
-    six = ring(0.5, 0.64, 0.42, 0.2)
-    stem = [(0.85, 0.15), (0.45, 0.3), (0.12, 0.6)]
-
-    def at(i, points):
-        return [(x[i] + w * a, b) for a, b in points]
-
-    return [at(0, two), ring(x[1] + w / 2, 0.5, w / 2, 0.33), at(2, two), at(3, six), at(3, stem)]
-
-
-@pytest.fixture(scope="module")
-def url():
-    from digitrec.server.app import Settings
-
-    with live_server(Settings(model_file=shipped_model(), device="cpu", threads=1)) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
 
 def offline_page(browser, url: str, **options):
     """A new page on which every request outside `url` is refused and recorded in `page.outside`."""
@@ -89,17 +39,6 @@ def offline_page(browser, url: str, **options):
     return page
 
 
-def draw(page, strokes, pad: str = "#pad") -> None:
-    box = page.locator(pad).bounding_box()
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=2)
-        page.mouse.up()
-
-
 def draw_with_finger(page, strokes, pad: str = "#pad") -> None:
     """Touch strokes through the DevTools protocol (Playwright's Python API only taps): the page
     sees pointer events with pointerType "touch", as from a finger on a phone."""
@@ -112,15 +51,6 @@ def draw_with_finger(page, strokes, pad: str = "#pad") -> None:
             cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     cdp.detach()
-
-
-def expect_answer(page, digit: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#digit")).to_have_text(digit, timeout=15_000)
-    expect(page.locator("#result")).not_to_have_attribute("data-busy", "true")
-    expect(page.locator("#bars li.top .label")).to_have_text(digit)
-    assert page.locator("#seen").evaluate("img => img.complete && img.naturalWidth") == 28
 
 
 def expect_blank(page) -> None:
@@ -262,9 +192,6 @@ def test_number_mode_with_a_finger_on_a_phone(browser, url):
     assert page.evaluate("window.scrollY") == 0
     screenshot(page, "page-number-phone.png")
     page.close()
-
-
-LETTER_A = [[(0.25, 0.85), (0.5, 0.12), (0.75, 0.85)], [(0.35, 0.55), (0.65, 0.55)]]
 
 
 def test_a_drawn_letter_is_not_a_digit_and_a_clear_digit_is_sure(browser, url):

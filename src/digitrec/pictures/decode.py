@@ -138,7 +138,13 @@ def gray_levels(img: Image.Image, max_height: int | None = None,
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        return _flatten_alpha(np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0), None
+        rgba = np.asarray(img.convert("RGBA"))
+        if rgba[..., 3].min() < 255:
+            return _flatten_alpha(rgba.astype(np.float32) / 255.0), None
+        # Opaque (a canvas's PNG): its grey levels as for RGB, with Pillow's integer formula. The float
+        # luminance would differ by a rounding that depends on the BLAS kernel, and the drawing page
+        # (static/preprocess.js) must reproduce these levels exactly to give the server's answers.
+        img = img.convert("RGB")
     levels = np.asarray(img if img.mode == "L" else img.convert("L"))
     return levels.astype(np.float32) / 255.0, levels
 

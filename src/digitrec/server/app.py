@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     """The app for `settings` (defaults: the shipped model on onnxruntime, DEFAULT_BACKEND). The model is
     loaded at start-up; `digitrec serve` loads it earlier and passes it in, so a bad model file is a one-line error."""
     from digitrec.server.routes import register_body_schemas, router
+    from digitrec.server.site import router as site_router
 
     settings = settings or Settings()
     app = FastAPIOffline(title="digitrec", version=__version__, lifespan=lifespan,
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
         from digitrec.server.collect import router as collect_router
 
         app.include_router(collect_router)
+    app.include_router(site_router)  # model/web.json, model/digit.onnx: the page reads on the device
     register_body_schemas(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

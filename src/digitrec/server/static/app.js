@@ -1,137 +1,15 @@
-// The drawing page: strokes on a canvas → PNG → POST v1/predict (one digit) or v1/number (a whole
-// number) → the answer. Plain JS, no build step, no network beyond this server. URLs are relative,
-// so the page also works behind a path prefix.
-"use strict";
+// The drawing page: strokes on a pad (pad.js) → read on this device or on the server (reading.js) →
+// the answer, for one digit or a whole number. Plain JS modules, no build step, no network beyond the
+// page's own origin. URLs are relative, so the page also works behind a path prefix and as a static site.
+import { Pad, UPLOAD_HEIGHT } from "./pad.js";
+import { Reading } from "./reading.js";
 
-const BRUSH = 0.075;       // stroke width ÷ the pad's height: MNIST-like strokes for digits as tall as the pad
-const UPLOAD_HEIGHT = 280; // pixels of the picture sent to the server (it reads digits at ≤ 96 px tall anyway)
-const DEBOUNCE_MS = 120;   // wait this long after the last pointer move before asking
-const INK = "#111";
-const PAPER = "#fff";
 const $ = (id) => document.getElementById(id);
+const reading = new Reading();
 
-// --- a pad: strokes drawn with any pointer, undo, clear, and the picture to send ---
+// --- asking: the newest drawing wins, older answers are dropped ---
 
-class Pad {
-  constructor(canvas, hint, undoButton, clearButton, aspect, onChange) {
-    Object.assign(this, { canvas, hint, undoButton, clearButton, aspect, onChange });
-    this.strokes = [];      // each stroke: [{x, y}], x in 0..aspect, y in 0..1 of the pad's height
-    this.active = null;     // {id: pointerId, points} while a pointer is down
-    this.frame = 0;
-    canvas.addEventListener("pointerdown", (e) => this.down(e));
-    canvas.addEventListener("pointermove", (e) => this.move(e));
-    canvas.addEventListener("pointerup", (e) => this.up(e));
-    canvas.addEventListener("pointercancel", (e) => this.up(e));
-    undoButton.addEventListener("click", () => this.undo());
-    clearButton.addEventListener("click", () => this.clear());
-    new ResizeObserver(() => this.fit()).observe(canvas);
-    this.fit();
-  }
-
-  // The canvas's pixels follow its CSS size × devicePixelRatio, so lines stay sharp on any screen.
-  fit() {
-    const box = this.canvas.getBoundingClientRect();
-    const height = Math.round(box.height * (window.devicePixelRatio || 1));
-    if (height > 0 && this.canvas.height !== height) {
-      this.canvas.height = height;
-      this.canvas.width = Math.round(height * this.aspect);
-      this.render();
-    }
-  }
-
-  point(event) {
-    const box = this.canvas.getBoundingClientRect();
-    const clamp = (v, top) => Math.min(top, Math.max(0, v));
-    return { x: clamp(((event.clientX - box.left) / box.width) * this.aspect, this.aspect),
-             y: clamp((event.clientY - box.top) / box.height, 1) };
-  }
-
-  down(event) {
-    if (this.active || (event.pointerType === "mouse" && event.button !== 0)) return;
-    event.preventDefault();
-    this.canvas.setPointerCapture(event.pointerId);
-    this.active = { id: event.pointerId, points: [this.point(event)] };
-    this.strokes.push(this.active.points);
-    this.changed(DEBOUNCE_MS);
-  }
-
-  move(event) {
-    if (!this.active || event.pointerId !== this.active.id) return;
-    // Coalesced events: every sample the device made since the last frame, for smooth fast strokes.
-    const samples = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-    for (const e of samples.length ? samples : [event]) this.active.points.push(this.point(e));
-    this.changed(DEBOUNCE_MS);
-  }
-
-  up(event) {
-    if (!this.active || event.pointerId !== this.active.id) return;
-    this.active = null;
-    this.changed(0);
-  }
-
-  undo() {
-    if (this.active || !this.strokes.length) return;
-    this.strokes.pop();
-    this.changed(0);
-  }
-
-  clear() {
-    if (this.active) return;
-    this.strokes.length = 0;
-    this.changed(0);
-  }
-
-  changed(delay) {
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
-    this.onChange(delay);
-  }
-
-  render() {
-    this.frame = 0;
-    draw(this.canvas.getContext("2d"), this.strokes, this.canvas.height, this.aspect);
-    const empty = this.strokes.length === 0;
-    this.hint.hidden = !empty;
-    this.undoButton.disabled = this.clearButton.disabled = empty;
-  }
-
-  upload() {
-    const canvas = document.createElement("canvas");
-    canvas.height = UPLOAD_HEIGHT;
-    canvas.width = Math.round(UPLOAD_HEIGHT * this.aspect);
-    draw(canvas.getContext("2d"), this.strokes, UPLOAD_HEIGHT, this.aspect);
-    return canvas.toDataURL("image/png");
-  }
-}
-
-function draw(ctx, strokes, height, aspect) {
-  ctx.fillStyle = PAPER;
-  ctx.fillRect(0, 0, height * aspect, height);
-  ctx.strokeStyle = ctx.fillStyle = INK;
-  ctx.lineWidth = BRUSH * height;
-  ctx.lineCap = ctx.lineJoin = "round";
-  for (const points of strokes) drawStroke(ctx, points, height);
-}
-
-// A smooth line through the points: quadratic curves from midpoint to midpoint, each point a control.
-function drawStroke(ctx, points, scale) {
-  const p = points.map((q) => ({ x: q.x * scale, y: q.y * scale }));
-  ctx.beginPath();
-  if (p.length === 1) {
-    ctx.arc(p[0].x, p[0].y, (BRUSH * scale) / 2, 0, 2 * Math.PI);
-    ctx.fill();
-    return;
-  }
-  ctx.moveTo(p[0].x, p[0].y);
-  for (let i = 1; i < p.length - 1; i++) {
-    ctx.quadraticCurveTo(p[i].x, p[i].y, (p[i].x + p[i + 1].x) / 2, (p[i].y + p[i + 1].y) / 2);
-  }
-  ctx.lineTo(p[p.length - 1].x, p[p.length - 1].y);
-  ctx.stroke();
-}
-
-// --- asking the server: the newest drawing wins, older answers are dropped ---
-
-function asker(route, pad, result, show, blank) {
+function asker(read, pad, result, show, blank) {
   let timer = 0, asked = 0, inFlight = null;
   async function ask() {
     if (inFlight) inFlight.abort();
@@ -140,13 +18,8 @@ function asker(route, pad, result, show, blank) {
     inFlight = new AbortController();
     result.dataset.busy = "true";
     try {
-      const response = await fetch(route, {
-        method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ image: pad.upload() }), signal: inFlight.signal,
-      });
-      const body = await response.json();
-      if (mine !== asked) return;  // a newer drawing has been sent since
-      if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
+      const body = await read(pad, inFlight.signal);
+      if (mine !== asked) return;  // a newer drawing has been asked about since
       show(body);
     } catch (error) {
       if (error.name !== "AbortError" && mine === asked) showError(result, error);
@@ -154,7 +27,9 @@ function asker(route, pad, result, show, blank) {
       if (mine === asked) delete result.dataset.busy;
     }
   }
-  return (delay) => { clearTimeout(timer); timer = setTimeout(ask, delay); };
+  const schedule = (delay) => { clearTimeout(timer); timer = setTimeout(ask, delay); };
+  schedule.now = ask;
+  return schedule;
 }
 
 function percent(p) {
@@ -167,7 +42,8 @@ function showError(result, error) {
     : [$("number-text"), $("number-verdict"), $("number-detail")];
   big.textContent = "!";
   verdict.textContent = "No answer";
-  detail.textContent = error instanceof TypeError ? "The server cannot be reached." : error.message;
+  detail.textContent = error instanceof TypeError && reading.where === "server" ? "The server cannot be reached."
+    : error.message;
 }
 
 // --- one digit ---
@@ -175,7 +51,8 @@ function showError(result, error) {
 const result = $("result");
 const bars = $("bars");
 const digitPad = new Pad($("pad"), $("hint"), $("undo"), $("clear"), 1, (delay) => askDigit(delay));
-const askDigit = asker("v1/predict?include_input=true", digitPad, result, showAnswer, () => showBlank());
+const askDigit = asker((pad, signal) => reading.readDigit(pad, signal), digitPad, result, showAnswer,
+  () => showBlank());
 
 for (let d = 0; d < 10; d++) {
   const li = document.createElement("li");
@@ -198,7 +75,7 @@ function showAnswer(body) {
   // teaching clears the pad and the "Saved" line must stay readable)
   $("teach-status").textContent = "";
   if (body.blank) return showBlank("Too little ink to read: draw bigger.");
-  showSeen(body.input_png);
+  showSeen(body);
   if (body.not_digit) {
     result.dataset.state = "notdigit";
     $("digit").textContent = "✗";
@@ -217,9 +94,19 @@ function showAnswer(body) {
   setBars(body.probabilities, body.digit);
 }
 
-function showSeen(png) {
-  $("seen").src = `data:image/png;base64,${png}`;
+// what the model saw: the server sends a PNG, the device has the pixels
+function showSeen(body) {
+  $("seen").src = body.input_png ? `data:image/png;base64,${body.input_png}` : pixelsUrl(body.input);
   $("seen").hidden = false;
+}
+
+function pixelsUrl(pixels) {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 28;
+  const ctx = canvas.getContext("2d"), picture = ctx.createImageData(28, 28);
+  pixels.forEach((v, i) => picture.data.set([v, v, v, 255], 4 * i));
+  ctx.putImageData(picture, 0, 0);
+  return canvas.toDataURL("image/png");
 }
 
 function showBlank(why) {
@@ -238,7 +125,8 @@ const NUMBER_ASPECT = 3;   // the number pad is three times as wide as tall
 const numberResult = $("number-result");
 const numberPad = new Pad($("number-pad"), $("number-hint"), $("number-undo"), $("number-clear"), NUMBER_ASPECT,
   (delay) => askNumber(delay));
-const askNumber = asker("v1/number", numberPad, numberResult, showNumber, () => showNoNumber());
+const askNumber = asker((pad, signal) => reading.readNumber(pad, signal), numberPad, numberResult, showNumber,
+  () => showNoNumber());
 
 function showNumber(body) {
   if (body.blank) return showNoNumber("Too little ink to read: write bigger.");
@@ -296,14 +184,42 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") pad.clear();
 });
 
+// --- where to read: the switch, the model line ---
+
+function showReading() {
+  const device = reading.where === "device";
+  $("read-device").setAttribute("aria-pressed", String(device));
+  $("read-server").setAttribute("aria-pressed", String(!device));
+  $("read-device").disabled = !reading.device;
+  $("read-server").disabled = !reading.server;
+  $("read-status").textContent = reading.status();
+  document.body.dataset.reading = reading.where;
+  document.body.dataset.server = String(reading.server);
+  if (!reading.device && !reading.server) showError(result, new Error(reading.status()));
+}
+
+function readAgain() {  // the drawings on the pads, read again where the switch now says
+  if (digitPad.strokes.length) askDigit.now();
+  if (numberPad.strokes.length) askNumber.now();
+}
+
+$("read-device").addEventListener("click", () => { reading.use("device"); readAgain(); });
+$("read-server").addEventListener("click", () => { reading.use("server"); readAgain(); });
+
 async function showModel() {
+  const m = reading.manifest && reading.manifest.digit;
+  if (m) {
+    const accuracy = m.test_accuracy ? ` · ${(100 * m.test_accuracy).toFixed(2)}% on MNIST test` : "";
+    $("model").textContent = `model ${m.name} (${m.version})${accuracy}`;
+  }
+  if (!reading.server) return;
   try {
     const info = await (await fetch("v1/model")).json();
     const accuracy = info.test_accuracy ? ` · ${(100 * info.test_accuracy).toFixed(2)}% on MNIST test` : "";
     $("model").textContent = `model ${info.name} (${info.version})${accuracy}`;
     if (info.collect) setUpTeaching();
   } catch {
-    $("model").textContent = "model: unknown";
+    if (!m) $("model").textContent = "model: unknown";
   }
 }
 
@@ -342,4 +258,7 @@ async function teach(digit) {
 setMode(location.hash === "#number" ? "number" : "digit");
 showBlank();
 showNoNumber();
-showModel();
+reading.onChange(showReading);
+reading.start().then(showModel);
+// for the browser tests and bench/web.py: the pads and the reading, as the page uses them
+window.digitrec = { reading, digitPad, numberPad, askDigit, askNumber };
