@@ -43,10 +43,10 @@ TIME_READ = """async () => { const d = window.digitrec, t0 = performance.now();
 
 
 def export_site(folder: Path) -> Path:
-    from digitrec.inference.recognizer import default_model_path
+    from digitrec.models.modelfile import shipped_model_path
 
     out = folder / "web"
-    subprocess.run([sys.executable, "-m", "digitrec", "export", str(default_model_path()), "--format", "web",
+    subprocess.run([sys.executable, "-m", "digitrec", "export", str(shipped_model_path()), "--format", "web",
                     "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
     return out

@@ -46,7 +46,7 @@ def test_export_web_writes_a_site_whose_model_answers_as_predict(tmp_path, mnist
     meta = Recognizer.load(shipped_model(), device="cpu").metadata
     assert manifest["server"] is False and manifest["unsure_below"] == DEFAULT_THRESHOLD
     assert manifest["digit"]["temperature"] == meta["calibration"]["temperature"]
-    assert manifest["digit"]["decline"] == meta["rejection"]["not_digit_threshold"]
+    assert manifest["digit"]["not_digit_threshold"] == meta["rejection"]["not_digit_threshold"]
     images = mnist_test.images[:64]
     want = Recognizer.load(shipped_model(), backend="onnx", device="cpu").probabilities(images)
     got = calibrated_answers((out / "model/digit.onnx").read_bytes(), manifest, images)

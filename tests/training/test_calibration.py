@@ -1,4 +1,4 @@
-"""Fitting the temperature and the decline threshold on held-out pictures."""
+"""Fitting the temperature and the not-a-digit threshold on held-out pictures."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_ece_reliability_and_coverage_by_hand():
     assert table[0.7]["answered"] == 0.5 and table[0.7]["error"] == pytest.approx(0.5)
 
 
-def test_the_decline_threshold_keeps_to_its_budget_of_digits():
+def test_the_not_digit_threshold_keeps_to_its_budget_of_digits():
     p = np.concatenate([np.zeros(990), np.linspace(0.55, 0.95, 10)])  # ten digits look like no digit
     t = fit_not_digit_threshold(p, max_share=0.005)
     assert (p >= t).mean() <= 0.005 and (p >= t).sum() == 5 and t >= 0.5
@@ -65,11 +65,11 @@ def test_calibrate_writes_the_metadata_a_model_file_keeps():
     assert cal["nll_after"] <= cal["nll_before"]
     assert cal["fitted_on"] == "validation: 3000 digits and 500 synthetic non-digits"
     assert meta["rejection"]["validation_digits_declined"] <= 0.0025
-    assert "rejection" not in calibrate(digits[:, :10], labels)  # a 10-class model cannot decline
+    assert "rejection" not in calibrate(digits[:, :10], labels)  # a 10-class model cannot say "not a digit"
 
 
 def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
-    """A crossed 7 is a digit: the threshold declines at most the budget of each habit's validation digits."""
+    """A crossed 7 is a digit: the threshold calls "not a digit" at most the budget of each habit's validation digits."""
     labels = np.arange(3000) % 10
     digits = np.full((3000, 11), 0.01, np.float32)
     digits[np.arange(3000), labels] = 0.89  # digits, hardly "not a digit" ...

@@ -82,7 +82,7 @@ def test_fine_tuning_end_to_end(tmp_path, mine):
     assert json.loads((out / "config.json").read_text())["init"] == str(init)
 
 
-def test_a_model_that_can_decline_keeps_its_eleventh_answer(tmp_path, mine):
+def test_a_model_that_can_say_not_a_digit_keeps_its_eleventh_answer(tmp_path, mine):
     init = small_model(tmp_path / "m11.safetensors", classes=11)
     out = tmp_path / "run"
     result = run_cli("train", "--init", init, "--data", mine, *QUICK, "--no-test", "--out", out, in_process=True)

@@ -90,7 +90,7 @@ def test_training_with_tta_saves_a_model_that_reads_through_its_views(tmp_path, 
     assert_user_error(run_cli("train", "--recipe", "fast", "--tta", "spin", "--out", tmp_path / "x"), "--tta")
 
 
-def test_training_with_non_digits_gives_a_calibrated_model_that_can_decline(tmp_path, mnist_test):
+def test_training_with_non_digits_gives_a_calibrated_model_that_can_say_not_a_digit(tmp_path, mnist_test):
     """--not-digits adds the answer "not a digit"; the run fits its temperature and threshold on validation."""
     from digitrec import Recognizer
 

@@ -88,7 +88,7 @@ def is_number(reading: Any) -> bool:
 
 def not_digit_share(recognizer: NumberReader, reading: Any) -> float:
     """The digit model's mean "not a digit" probability over the reading's digits, each read alone (the line
-    reader's shares of touching digits included, which `read_number` never lets decline): a word whose
+    reader's shares of touching digits included, which `read_number` never lets say "not a digit"): a word whose
     letters touch is split into "digits" by the line reader, but the digit model sees letters. 0 for a model
     without that answer."""
     probs = recognizer.probabilities(np.stack([d.input for d in reading.digits]))

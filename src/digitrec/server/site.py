@@ -1,7 +1,7 @@
 """The drawing page as a static site, and the model files it reads in the browser.
 
 The page (static/) reads digits on the user's device with onnxruntime-web when it can: it fetches
-`model/web.json` (what the model file says about its answers: temperature, decline threshold, the
+`model/web.json` (what the model file says about its answers: temperature, not-a-digit threshold, the
 `unsure` threshold) and `model/digit.onnx` (the float ONNX graph, uint8 pixels in, probabilities out).
 `digitrec serve` answers those two paths from the model it serves (routes `web_manifest`, `web_model`);
 `digitrec export MODEL --format web --out DIR` writes them as files beside a copy of the page, so any
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from digitrec.errors import DigitrecError
-from digitrec.models.calibration import decline_threshold, temperature
+from digitrec.models.calibration import not_digit_threshold, temperature
 
 STATIC = Path(str(resources.files("digitrec") / "server" / "static"))
 VENDOR = STATIC / "vendor"
@@ -99,7 +99,7 @@ def manifest(meta: dict[str, Any], unsure_below: float, server: bool, collect: b
     return {"digit": {"file": "digit.onnx", "name": str(meta.get("arch", "unknown")),
                       "version": str(meta.get("weights_sha256", "unknown"))[:12],
                       "test_accuracy": (meta.get("metrics") or {}).get("test_accuracy"),
-                      "temperature": temperature(meta), "decline": decline_threshold(meta)},
+                      "temperature": temperature(meta), "not_digit_threshold": not_digit_threshold(meta)},
             "number": {"file": "number.onnx"} if numbers else None,  # the line reader, when installed
             "unsure_below": unsure_below, "server": server, "collect": collect, "vendor": vendor}
 

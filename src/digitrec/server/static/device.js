@@ -43,7 +43,7 @@ export async function loadDeviceReader(manifest, base = "model/") {
     const out = result[reader.outputNames[0]];
     return [out.data, out.dims[1]];
   };
-  const decide = (probs, image) => answer(probs, image, manifest.digit.decline, manifest.unsure_below);
+  const decide = (probs, image) => answer(probs, image, manifest.digit.not_digit_threshold, manifest.unsure_below);
   return {
     loadMs,
     numbers: Boolean(lineReader),
@@ -95,16 +95,16 @@ export function calibrated(probs, t) {
   return Float32Array.from(e, (v) => f32(v / sum));
 }
 
-// inference.recognizer.Recognizer._answer: the digit, or "not a digit" at or above the decline threshold
-export function answer(probs, image, decline, unsureBelow) {
+// inference.recognizer.Recognizer._answer: the digit, or "not a digit" at or above the not-a-digit threshold
+export function answer(probs, image, notDigitThreshold, unsureBelow) {
   const digits = Array.from(probs.slice(0, DIGITS));
   const notDigit = probs.length > DIGITS ? probs[DIGITS] : 0;
   const order = digits.map((p, d) => d).sort((a, b) => digits[b] - digits[a] || b - a);  // ties: as NumPy
   const top3 = order.slice(0, 3).map((d) => ({ digit: d, probability: digits[d] }));
-  const declined = notDigit >= decline;
-  const probability = declined ? notDigit : top3[0].probability;
-  return { digit: declined ? null : top3[0].digit, probability, probabilities: digits, top3,
-           unsure: probability < unsureBelow, blank: false, not_digit: declined, not_digit_probability: notDigit,
+  const saysNotDigit = notDigit >= notDigitThreshold;
+  const probability = saysNotDigit ? notDigit : top3[0].probability;
+  return { digit: saysNotDigit ? null : top3[0].digit, probability, probabilities: digits, top3,
+           unsure: probability < unsureBelow, blank: false, not_digit: saysNotDigit, not_digit_probability: notDigit,
            input: image };
 }
 
