@@ -36,6 +36,6 @@ def test_declining_needs_the_extra_output_and_its_threshold():
     probs = np.array([[0.05] * 10 + [0.5], [0.09] * 10 + [0.1]], np.float32)
     assert calibration.said_not_digit(probs, 0.5).tolist() == [True, False]
     assert calibration.said_not_digit(probs, 0.6).tolist() == [False, False]
-    assert calibration.said_not_digit(probs[:, :10], 0.0).tolist() == [False, False]  # a 10-class model never says "not a digit"
+    assert calibration.said_not_digit(probs[:, :10], 0.0).tolist() == [False, False]  # 10 classes: never "not a digit"
     assert calibration.not_digit_threshold({}) == calibration.DEFAULT_NOT_DIGIT_THRESHOLD
     assert calibration.not_digit_threshold({"rejection": {"not_digit_threshold": 0.8}}) == pytest.approx(0.8)

@@ -69,7 +69,7 @@ def test_calibrate_writes_the_metadata_a_model_file_keeps():
 
 
 def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
-    """A crossed 7 is a digit: the threshold calls "not a digit" at most the budget of each habit's validation digits."""
+    """A crossed 7 is a digit: the threshold calls "not a digit" at most the budget of each habit's digits."""
     labels = np.arange(3000) % 10
     digits = np.full((3000, 11), 0.01, np.float32)
     digits[np.arange(3000), labels] = 0.89  # digits, hardly "not a digit" ...
