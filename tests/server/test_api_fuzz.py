@@ -25,7 +25,7 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 RUNS = [("POST", "/v1/predict", POSITIVE), ("POST", "/v1/predict", NEGATIVE),
         ("POST", "/v1/predict/batch", POSITIVE), ("POST", "/v1/predict/batch", NEGATIVE),
         ("POST", "/v1/number", POSITIVE), ("POST", "/v1/number", NEGATIVE),
-        ("GET", "/v1/model", POSITIVE), ("GET", "/healthz", POSITIVE)]
+        ("GET", "/v1/model", POSITIVE), ("GET", "/healthz", POSITIVE), ("GET", "/readyz", POSITIVE)]
 
 
 @pytest.fixture(scope="module")

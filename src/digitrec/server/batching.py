@@ -26,8 +26,8 @@ from typing import Awaitable, Callable, TypeVar
 from digitrec.inference.recognizer import Prediction, Recognizer
 from digitrec.pictures.preprocess import Preprocessed
 from digitrec.server.admission import RETRY_AFTER_S, Admission
-from digitrec.server.bodies import Picture
 from digitrec.server.limits import ApiError
+from digitrec.server.received import Picture
 from digitrec.server.workers import PicturePool, Refusal
 
 T = TypeVar("T")

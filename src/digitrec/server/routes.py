@@ -28,8 +28,9 @@ from starlette.responses import Response
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
 from digitrec.server.admission import RETRY_AFTER_S
 from digitrec.server.batching import Pipeline
-from digitrec.server.bodies import Picture, checked, read_number_picture, read_pictures
+from digitrec.server.bodies import read_number_picture, read_pictures
 from digitrec.server.limits import ApiError
+from digitrec.server.received import Picture, checked
 from digitrec.server.schemas import (
     BODY_MODELS,
     BatchOut,

@@ -36,8 +36,8 @@ from typing import Callable
 from digitrec.errors import DigitrecError
 from digitrec.pictures.preprocess import Preprocessed, preprocess
 from digitrec.server.admission import RETRY_AFTER_S
-from digitrec.server.bodies import Picture, bad_image, source
 from digitrec.server.limits import ApiError
+from digitrec.server.received import Picture, bad_image, source
 
 MAX_CHUNK = 16  # pictures per trip to a worker: enough to amortise the trip, small enough to share out
 TICK_S = 0.5  # how often the pool looks for stuck workers and for idle ones that died
