@@ -13,12 +13,12 @@ answers again cost more than the model's share of a request).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 from typing import Any
 
 import numpy as np
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -202,7 +202,9 @@ async def number(request: Request, include_input: bool = INCLUDE_INPUT,
     """Multipart `file`, or JSON `{"image": base64}`."""
     picture = await read_number_picture(request)
     max_pixels = request.app.state.settings.max_pixels
-    reading = await pipeline.bounded(asyncio.to_thread(read_number, recognizer, picture, max_pixels))
+    # abandoned (not awaited) when the deadline passes: a reading that hangs must not hold the answer or the exit
+    reading = await pipeline.bounded(to_thread.run_sync(read_number, recognizer, picture, max_pixels,
+                                                        abandon_on_cancel=True))
     digits = [prediction_out(d, include_input) for d in reading.digits]
     return JSONResponse({**reading.to_dict(), "digits": digits, "model": model_ref(recognizer)})
 

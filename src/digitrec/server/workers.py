@@ -218,7 +218,7 @@ class PicturePool:
 
     def _done(self, worker: Worker, task: Future) -> None:
         chunk, worker.chunk = worker.chunk or [], None
-        error = task.exception()
+        error = RuntimeError("the worker was stopped") if task.cancelled() else task.exception()  # closing
         if isinstance(error, BrokenProcessPool) and not self._closed:
             self._replace(worker, worker.killed or "died", len(chunk))
             self._retry(chunk, again=worker.killed != "stuck")
@@ -250,6 +250,8 @@ class PicturePool:
         self._start(worker)
 
     def _start(self, worker: Worker) -> None:
+        if self._closed:
+            return
         fresh = Worker(worker.number)
         worker.executor, worker.pid, worker.ready, worker.killed = fresh.executor, None, False, ""
         try:
