@@ -57,7 +57,9 @@ def poll(url: str, route: str, until: set[str], timeout: float = 60) -> list[tup
 def test_a_worker_killed_under_load_is_replaced_and_no_request_hangs(mnist_test):
     picture = png(mnist_test.images[0])
     stop, answers = threading.Event(), []
-    with serve_process("--workers", "2") as server, ThreadPoolExecutor(CLIENTS) as clients:
+    # no wait bound for admission: on a busy machine it would refuse some of 8 clients (503 overloaded), and
+    # the failures counted below are to be the fault's alone
+    with serve_process("--workers", "2", "--max-wait-ms", "0") as server, ThreadPoolExecutor(CLIENTS) as clients:
         url = server.url
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
         assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
@@ -86,7 +88,7 @@ def test_a_worker_killed_under_load_is_replaced_and_no_request_hangs(mnist_test)
     assert all(status == 503 and retry == "1" for status, retry, _ in failed), failed
     assert len(failed) <= CLIENTS
     assert {body["digit"] for status, _, body in answers if status == 200} == {int(mnist_test.labels[0])}
-    assert f"preprocessing worker 0 (pid {victim}) died (killed by SIGKILL)" in log, log
+    assert f"(pid {victim}) died" in log and "restarted" in log, log  # the log names it
 
 
 def test_a_stuck_worker_costs_its_request_a_504_and_is_replaced(mnist_test):

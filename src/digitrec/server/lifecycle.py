@@ -25,7 +25,7 @@ from typing import Any
 
 import uvicorn
 
-CANCEL_AFTER_S = 2.0  # after the grace period, uvicorn cancels what is left (the 503s have been written)
+CANCEL_AFTER_S = 1.0  # after the grace period, uvicorn cancels what is left (the 503s have been written)
 
 
 class Server(uvicorn.Server):

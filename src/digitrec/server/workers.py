@@ -42,6 +42,7 @@ from digitrec.server.received import Picture, bad_image, source
 MAX_CHUNK = 16  # pictures per trip to a worker: enough to amortise the trip, small enough to share out
 TICK_S = 0.5  # how often the pool looks for stuck workers and for idle ones that died
 GIVE_UP = 3  # failed starts in a row after which the pool says it cannot heal (/healthz fails)
+CLOSE_S = 1.0  # how long a closing pool waits for its idle workers to exit before killing them
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's server log, where its own errors go
 
@@ -124,6 +125,16 @@ class Worker:
         """The process died between chunks (no task of ours noticed)."""
         return bool(getattr(self.executor, "_broken", False))
 
+    def alive(self) -> bool:
+        """Its process still exists (until its executor has reaped it)."""
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def kill(self, why: str) -> None:
         self.killed = why
         if self.pid is not None:
@@ -174,15 +185,22 @@ class PicturePool:
         self._tick = self._loop.call_later(TICK_S, self._check)
 
     def close(self) -> None:
-        """Stop the workers; one still busy (stuck, or working for a request that went away) is killed,
-        so that closing never waits on it."""
+        """Stop the workers, never waiting on one for long: a busy one (stuck, or working for a request
+        that went away) is killed at once, and one that has not exited `CLOSE_S` after being told to
+        (stopped, hung between chunks) is killed then."""
         self._closed = True
         if self._tick is not None:
             self._tick.cancel()
         for worker in self._pool:
             if worker.chunk is not None or not worker.ready:
                 worker.kill("stopping")
-            worker.executor.shutdown(wait=True, cancel_futures=True)
+            worker.executor.shutdown(wait=False, cancel_futures=True)  # an idle worker exits when it reads this
+        deadline = time.monotonic() + CLOSE_S
+        for worker in self._pool:
+            while worker.alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if worker.alive():
+                worker.kill("stopping")
 
     async def prepare(self, pictures: list[Picture]) -> list[Preprocessed | Refusal]:
         loop = asyncio.get_running_loop()
