@@ -111,6 +111,10 @@ class Worker:
 
     def __init__(self, number: int) -> None:
         self.number = number
+        self.renew()
+
+    def renew(self) -> None:
+        """A new executor, whose process starts with its first task (the old one is given up)."""
         # spawn, not fork: the server process holds model threads (torch, onnxruntime) that a fork
         # would copy mid-flight; a fresh interpreter imports only what preprocessing needs
         self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
@@ -153,7 +157,6 @@ class PicturePool:
         self.workers, self.max_pixels, self.stuck_s, self.on_restart = workers, max_pixels, stuck_s, on_restart
         self._pool = [Worker(n) for n in range(workers)]
         self._waiting: list[Job] = []
-        self.restarts = 0
         self.failed_starts = 0  # in a row; reset by a worker that starts
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -259,7 +262,6 @@ class PicturePool:
 
     def _replace(self, worker: Worker, reason: str, pictures: int = 0) -> None:
         """A new process in the dead one's place; the pool serves on with the others meanwhile."""
-        self.restarts += 1
         self.on_restart(reason)
         what = "was stuck and was killed" if reason == "stuck" else f"died ({exit_status(worker)})"
         log.warning("preprocessing worker %d (pid %s) %s, holding %d pictures; starting a new one",
@@ -270,8 +272,7 @@ class PicturePool:
     def _start(self, worker: Worker) -> None:
         if self._closed:
             return
-        fresh = Worker(worker.number)
-        worker.executor, worker.pid, worker.ready, worker.killed = fresh.executor, None, False, ""
+        worker.renew()
         try:
             warm = worker.executor.submit(_warm)
         except RuntimeError as exc:  # cannot start threads or processes at all
@@ -296,6 +297,8 @@ class PicturePool:
 
     def _check(self) -> None:
         """Every TICK_S: kill workers stuck on a chunk; replace ready ones that died idle."""
+        if self._closed:
+            return
         now = time.monotonic()
         for worker in self._pool:
             if worker.chunk is not None and now - worker.since > self.stuck_s and not worker.killed:
