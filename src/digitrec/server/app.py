@@ -142,9 +142,9 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     app = FastAPIOffline(title="digitrec", version=__version__, lifespan=lifespan,
                          description="Recognise handwritten digits: one picture, many, or a multi-digit number.")
     app.state.settings = settings
+    app.state.draining = False  # a SIGTERM came: /readyz answers 503 (lifecycle.Server)
     app.state.recognizer = recognizer
     app.state.pipeline = None
-    app.state.draining = False  # a SIGTERM came: /readyz answers 503 (lifecycle.Server)
     app.state.metrics = Metrics(lambda: queue_depth(app)[0], lambda: queue_depth(app)[1])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AdmitRequests, state=app.state)  # a full queue refuses before the body is read
