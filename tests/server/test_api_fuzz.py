@@ -26,7 +26,7 @@ RUNS = [("POST", "/v1/page", POSITIVE), ("POST", "/v1/page", NEGATIVE),
         ("POST", "/v1/predict", POSITIVE), ("POST", "/v1/predict", NEGATIVE),
         ("POST", "/v1/predict/batch", POSITIVE), ("POST", "/v1/predict/batch", NEGATIVE),
         ("POST", "/v1/number", POSITIVE), ("POST", "/v1/number", NEGATIVE),
-        ("GET", "/v1/model", POSITIVE), ("GET", "/healthz", POSITIVE)]
+        ("GET", "/v1/model", POSITIVE), ("GET", "/healthz", POSITIVE), ("GET", "/readyz", POSITIVE)]
 
 
 @pytest.fixture(scope="module")

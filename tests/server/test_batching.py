@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from live_server import live_server, serving, shipped_model
+from live_server import Gated, live_server, metric, serving, shipped_model
 from PIL import Image
 
 from digitrec.inference.recognizer import Recognizer
@@ -38,31 +38,6 @@ def settings(**kw):
     from digitrec.server.app import Settings
 
     return Settings(model_file=shipped_model(), device="cpu", threads=1, workers=2, **kw)
-
-
-class Gated(Recognizer):
-    """The shipped model, whose model calls wait for `gate` (and say they started, in `entered`)."""
-
-    def __init__(self) -> None:
-        inner = Recognizer.load(shipped_model(), backend="onnx", device="cpu")
-        super().__init__(inner.backend, inner.threshold)
-        self.gate, self.entered = threading.Event(), threading.Event()
-
-    def predict_inputs(self, inputs):
-        self.entered.set()
-        assert self.gate.wait(60), "the test never opened the gate"
-        return super().predict_inputs(inputs)
-
-
-def metric(url: str, name: str, **labels) -> float:
-    """One sample's value from /metrics (0 when absent)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 @pytest.fixture(scope="module")

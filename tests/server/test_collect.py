@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import resource
+import signal
 
 import httpx
 import numpy as np
 import pytest
-from live_server import live_server, shipped_model
+from live_server import live_server, serve_process, shipped_model
 from PIL import Image
 
 from digitrec.synth.variants import jpeg, white_300
@@ -91,3 +93,21 @@ def test_over_the_upload_cap_is_413(client, folder):
 def test_json_only(client):
     response = client.post("/v1/collect", files={"file": ("x.png", png(np.zeros((9, 9), np.uint8)))})
     assert response.status_code == 415
+
+
+def limit_file_size() -> None:
+    """In the server's process, before it starts: no file of more than 512 bytes (the picture sent is more),
+    and SIGXFSZ ignored until digitrec ignores it itself (Python's start-up may write bytecode)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512, resource.RLIM_INFINITY))
+
+
+def test_a_full_disk_answers_507_and_leaves_no_file(tmp_path):
+    folder = tmp_path / "mine"
+    body = {"image": data_url(png(NOISE)), "label": 7}
+    with serve_process("--workers", "1", "--collect", str(folder), preexec_fn=limit_file_size) as server:
+        answer = httpx.post(f"{server.url}/v1/collect", json=body, timeout=60)
+        assert answer.status_code == 507 and answer.json()["error"] == "insufficient_storage"
+        assert "disk is full (File too large); nothing was saved" in answer.json()["detail"]
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # the server itself is fine
+    assert [p for p in folder.rglob("*") if p.is_file()] == []  # no picture, no temporary file

@@ -70,8 +70,19 @@ def render(exc: DigitrecError, parser: argparse.ArgumentParser | None = None) ->
     return f"{option_label(parser, exc.field)}: {exc.message}"
 
 
+def file_size_limit_is_an_error() -> None:
+    """Past a file-size limit (`ulimit -f`, RLIMIT_FSIZE) the kernel kills a process with SIGXFSZ unless it
+    ignores that signal; ignored, the write fails with EFBIG and is reported in one line, like a full disk."""
+    import signal
+    import threading
+
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    file_size_limit_is_an_error()
     try:
         return int(args.run(args) or 0)
     except DigitrecError as exc:

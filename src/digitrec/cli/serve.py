@@ -32,8 +32,15 @@ def add_parser(sub) -> None:
                    help="preprocessing processes (default: one per usable CPU core)")
     p.add_argument("--collect", default=None, metavar="DIR",
                    help="enable POST /v1/collect and the page's teach panel: labelled pictures saved in DIR/<digit>/")
+    p.add_argument("--request-timeout", type=float, default=None,
+                   help="a request's deadline in seconds: past it the answer is 504, and a preprocessing worker "
+                        "that held its pictures that long is killed and replaced (default 30)")
+    p.add_argument("--drain", type=float, default=0.0, metavar="SECONDS",
+                   help="on SIGTERM, keep serving this long while /readyz answers 503, so that a load balancer "
+                        "stops sending traffic first (default 0)")
     p.add_argument("--shutdown-timeout", type=float, default=30.0,
-                   help="on SIGTERM/Ctrl+C, seconds to finish the requests in flight (default 30)")
+                   help="on SIGTERM/Ctrl+C (after --drain), seconds to finish the requests in flight; those left "
+                        "are answered 503 (default 30)")
     p.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     p.set_defaults(run=run)
 
@@ -50,7 +57,8 @@ def settings_from(args):
              "threshold": args.threshold, "threads": args.threads, "max_pixels": args.max_pixels,
              "max_batch": args.max_batch, "max_upload_bytes": int(args.max_upload_mb * 1024 * 1024),
              "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "max_queue": args.max_queue,
-             "max_wait_ms": args.max_wait_ms, "workers": args.workers, "collect_dir": collect}
+             "max_wait_ms": args.max_wait_ms, "workers": args.workers, "collect_dir": collect,
+             "request_timeout_s": args.request_timeout}
     try:
         return Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -60,19 +68,40 @@ def settings_from(args):
 
 
 def run(args) -> int:
-    import uvicorn
-
     from digitrec.server.app import create_app, load_recognizer
+    from digitrec.server.lifecycle import Server
 
     if not 0 <= args.port <= 65535:
         raise DigitrecError(f"must be 0..65535, got {args.port}", field="port")
-    if args.shutdown_timeout < 0:
-        raise DigitrecError(f"must be at least 0, got {args.shutdown_timeout}", field="shutdown-timeout")
+    for field in ("shutdown_timeout", "drain"):
+        if getattr(args, field) < 0:
+            raise DigitrecError(f"must be at least 0, got {getattr(args, field)}", field=field)
     settings = settings_from(args)
     recognizer = load_recognizer(settings)  # here, so a bad --model or --backend is a one-line error
     collecting = f"; saving taught pictures in {settings.collect_dir}" if settings.collect_dir else ""
     print(f"digitrec: serving {args.model or 'the shipped model'} ({recognizer.backend.name}) on "
           f"http://{args.host}:{args.port}/ (API docs at /docs){collecting}", flush=True)
-    uvicorn.run(create_app(settings, recognizer), host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=args.shutdown_timeout)
+    server = Server(create_app(settings, recognizer), drain_s=args.drain, grace_s=args.shutdown_timeout,
+                    host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        server.run()
+    finally:
+        leave_stuck_threads()
     return 0
+
+
+def leave_stuck_threads() -> None:
+    """Exit now if a thread still runs (a model call that hangs: threads cannot be killed), instead of
+    Python waiting for it at exit for ever; the answers were all written by now."""
+    import os
+    import sys
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:  # idle pool threads are on their way out
+        thread.join(timeout=0.5)
+    stuck = [t.name for t in others if t.is_alive()]
+    if stuck:
+        print(f"digitrec: leaving {len(stuck)} busy threads behind ({', '.join(stuck)})", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(0)

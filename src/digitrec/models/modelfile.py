@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from digitrec.errors import DigitrecError
@@ -47,8 +47,11 @@ def versions() -> dict[str, str]:
 def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {**meta, "weights_sha256": weights_digest(tensors)}
+    # serialised here and written by Python, not by safetensors' save_file: a full disk or a file-size limit
+    # is then an OSError with its errno (atomic_path: a one-line CannotWrite), not a SafetensorError
+    data = save(tensors, metadata={"digitrec": json.dumps(meta)})
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"digitrec": json.dumps(meta)})
+        tmp.write_bytes(data)
 
 
 def weights_digest(tensors: dict[str, torch.Tensor]) -> str:

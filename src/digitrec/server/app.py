@@ -74,6 +74,9 @@ class Settings(BaseModel):
     max_wait_ms: float = Field(250.0, ge=0)  # 0: no estimate, max_queue alone
     workers: int = Field(default_factory=usable_cores, ge=1)  # preprocessing processes
     collect_dir: Path | None = None  # POST /v1/collect saves labelled pictures here (None: off)
+    # A request's deadline (504 past it), and how long a worker may hold one chunk before it is killed
+    # as stuck and replaced (docs/serve.md, "Faults").
+    request_timeout_s: float = Field(30.0, gt=0)
 
 
     @field_validator("threshold")
@@ -102,7 +105,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batcher = Batcher(app.state.recognizer, settings.batch_size, settings.batch_wait_ms / 1000,
                       observe=app.state.metrics.batch.observe)
     admission = Admission(settings.max_queue, settings.max_wait_ms / 1000)
-    pipeline = Pipeline(PicturePool(settings.workers, settings.max_pixels), batcher, admission)
+    pool = PicturePool(settings.workers, settings.max_pixels, stuck_s=settings.request_timeout_s,
+                       on_restart=lambda reason: app.state.metrics.restarts.labels(reason).inc())
+    pipeline = Pipeline(pool, batcher, admission, deadline_s=settings.request_timeout_s)
     try:
         await pipeline.start()
         app.state.pipeline = pipeline
@@ -138,6 +143,7 @@ def create_app(settings: Settings | None = None, recognizer: Recognizer | None =
     app = FastAPIOffline(title="digitrec", version=__version__, lifespan=lifespan,
                          description="Recognise handwritten digits: one picture, many, or a multi-digit number.")
     app.state.settings = settings
+    app.state.draining = False  # a SIGTERM came: /readyz answers 503 (lifecycle.Server)
     app.state.recognizer = recognizer
     app.state.pipeline = None
     app.state.metrics = Telemetry(lambda: queue_depth(app)[0], lambda: queue_depth(app)[1])

@@ -10,10 +10,8 @@ bodies over `BIG_JSON` bytes are parsed in a worker thread, off the event loop.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from fastapi import Request
@@ -22,9 +20,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from digitrec.errors import DigitrecError
-from digitrec.pictures.preprocess import Preprocessed
-from digitrec.server.limits import ApiError, check_picture, decode_base64
+from digitrec.server.limits import ApiError, decode_base64
+from digitrec.server.received import Picture
 from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 
 MEDIA_HINT = "send multipart/form-data with a file, or application/json"
@@ -39,15 +36,6 @@ class InvalidBody(Exception):
     def __init__(self, errors: list) -> None:
         super().__init__("invalid body")
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Picture:
-    name: str  # in answers and error messages: "x.png", "image", "items[3].image", "files[3] x.png"
-    raw: bytes | None = None  # an encoded picture (PNG, JPEG, ...)
-    pixels: np.ndarray | None = None  # (28, 28) uint8
-    preprocess: bool = True
-    field: str = ""  # the request field it came in: "file", "files[3]", "image", "items[3].pixels"
 
 
 async def read_pictures(request: Request, many: bool) -> list[Picture]:
@@ -146,32 +134,3 @@ async def upload(key: str, value: UploadFile | str, batch: bool, n: int) -> Pict
 def check_count(count: int, max_batch: int) -> None:
     if count > max_batch:
         raise ApiError(413, "too_many_pictures", f"{count} pictures in one request; the limit is {max_batch}")
-
-
-@contextmanager
-def checked(picture: Picture, max_pixels: int) -> Iterator[bytes]:
-    """The picture's bytes, header-checked; reading errors inside the block become 400s."""
-    assert picture.raw is not None
-    check_picture(picture.raw, picture.name, max_pixels, picture.field)
-    try:
-        yield picture.raw
-    except DigitrecError as exc:
-        raise bad_image(picture, exc) from None
-
-
-def bad_image(picture: Picture, exc: DigitrecError) -> ApiError:
-    return ApiError(400, "bad_image", str(exc), field=picture.field or exc.field)
-
-
-def source(picture: Picture, max_pixels: int) -> bytes | np.ndarray | Preprocessed:
-    """What the recogniser reads for this picture: its header-checked bytes, its pixels, or, for
-    `preprocess: false`, the pixels as the model's input itself."""
-    if picture.pixels is None:
-        assert picture.raw is not None
-        check_picture(picture.raw, picture.name, max_pixels, picture.field)
-        return picture.raw
-    if picture.preprocess:
-        return picture.pixels
-    image = picture.pixels
-    return Preprocessed(image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
-                        source=picture.name)

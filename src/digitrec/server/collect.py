@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from digitrec.server.bodies import media_type, parse_json
 from digitrec.server.limits import FORMATS, ApiError, check_picture, decode_base64
 from digitrec.server.schemas import CollectIn, CollectOut, ErrorOut
-from digitrec.util.files import atomic_write
+from digitrec.util.files import CannotWrite, atomic_write
 
 router = APIRouter()
 
@@ -34,6 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "body over the size cap, picture over the pixel cap"},
     415: {"model": ErrorOut, "description": "not a picture, or a body that is not JSON"},
     422: {"model": ErrorOut, "description": "wrong fields or types: a label outside 0..9, invalid base64"},
+    507: {"model": ErrorOut, "description": "the collect folder's disk is full (or past a file-size limit)"},
 }
 BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": CollectIn.model_json_schema()}}}}
 
@@ -57,8 +58,11 @@ def save_picture(raw: bytes, label: int, folder: Path, max_pixels: int) -> dict[
     name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}.png"
     try:
         atomic_write(folder / str(label) / name, as_png(raw))
-    except OSError as exc:
-        raise ApiError(500, "cannot_save", f"cannot save the picture ({exc.strerror or exc})") from None
+    except CannotWrite as exc:  # nothing was left behind: atomic_write removed its temporary file
+        if exc.no_space:  # a full disk or a file-size limit: 507, until space is freed
+            raise ApiError(507, "insufficient_storage", f"cannot save the picture: the collect folder's disk is full "
+                                                        f"({exc.strerror}); nothing was saved") from None
+        raise ApiError(500, "cannot_save", f"cannot save the picture ({exc.strerror}); nothing was saved") from None
     return {"saved": f"{label}/{name}", "label": label, "count": count_pictures(folder / str(label))}
 
 

@@ -31,6 +31,11 @@ class Telemetry:
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch = Histogram("digitrec_batch_size", "digits per model call (micro-batches)",
                                buckets=BATCH_BUCKETS, registry=self.registry)
+        self.restarts = Counter("digitrec_worker_restarts", "preprocessing workers replaced, by reason: died "
+                                "(killed, crashed) or stuck (held a chunk past the request deadline)", ["reason"],
+                                registry=self.registry)
+        for reason in ("died", "stuck"):
+            self.restarts.labels(reason)  # present at 0 from the start, so that an alert can compare
         queue = Gauge("digitrec_queue_depth", "requests admitted and not yet answered (requests), and pictures "
                       "waiting for a worker or for the model (pictures)", ["unit"], registry=self.registry)
         queue.labels("requests").set_function(requests_inside)

@@ -18,6 +18,7 @@ import io
 from typing import Any
 
 import numpy as np
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -28,8 +29,9 @@ from digitrec.inference.pages import PageReading
 from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
 from digitrec.server.admission import RETRY_AFTER_S
 from digitrec.server.batching import Pipeline
-from digitrec.server.bodies import Picture, checked, read_number_picture, read_pictures
+from digitrec.server.bodies import read_number_picture, read_pictures
 from digitrec.server.limits import ApiError
+from digitrec.server.received import Picture, checked
 from digitrec.server.schemas import (
     BODY_MODELS,
     BatchOut,
@@ -110,9 +112,44 @@ def prediction_out(p: Prediction, include_input: bool) -> dict[str, Any]:
     return {**p.to_dict(), "input_png": png_base64(p.input) if include_input else None}
 
 
-@router.get("/healthz", response_model=Health, tags=["service"], summary="The server is up and its model loaded")
-async def healthz(recognizer: Recognizer = Depends(get_recognizer)) -> dict[str, Any]:
-    return {"status": "ok", "model": model_ref(recognizer)}
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"],
+            summary="Liveness: the server can serve (restart it when this fails)")
+async def healthz(request: Request, recognizer: Recognizer = Depends(get_recognizer)) -> Response:
+    """200 while the server can serve; 503 when it cannot and will not recover by itself: preprocessing
+    workers that fail to start again, or a model call that has hung past the request deadline. A worker
+    being replaced is not a failure (the pool heals; /readyz says so)."""
+    pipeline = request.app.state.pipeline
+    problems = pipeline.problems() if pipeline is not None else []
+    body = {"status": "failing" if problems else "ok", "model": model_ref(recognizer)}
+    return JSONResponse({**body, "detail": "; ".join(problems)} if problems else body,
+                        status_code=503 if problems else 200)
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["service"],
+            summary="Readiness: send this server traffic now")
+async def readyz(request: Request, recognizer: Recognizer = Depends(get_recognizer)) -> Response:
+    """200 when the server is serving at full strength; 503 with Retry-After while it starts, drains after
+    a SIGTERM, replaces a worker, or fails (/healthz)."""
+    state = request.app.state
+    status, detail = readiness(state.pipeline, state.draining)
+    body = {"status": status, "model": model_ref(recognizer), **({"detail": detail} if detail else {})}
+    if status == "ready":
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def readiness(pipeline: Pipeline | None, draining: bool) -> tuple[str, str]:
+    """(status, why): ready, starting, draining, healing or failing."""
+    if draining:
+        return "draining", "the server is stopping"
+    if pipeline is None:
+        return "starting", "the server is starting"
+    problems = pipeline.problems()
+    if problems:
+        return "failing", "; ".join(problems)
+    if pipeline.pool.healing:
+        return "healing", f"{pipeline.pool.healing} of {pipeline.pool.workers} preprocessing workers restarting"
+    return "ready", ""
 
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["service"], summary="The model being served")
@@ -168,7 +205,9 @@ async def number(request: Request, include_input: bool = INCLUDE_INPUT,
     """Multipart `file`, or JSON `{"image": base64}`."""
     picture = await read_number_picture(request)
     max_pixels = request.app.state.settings.max_pixels
-    reading = await run_in_threadpool(read_number, recognizer, picture, max_pixels)
+    # abandoned (not awaited) when the deadline passes: a reading that hangs must not hold the answer or the exit
+    reading = await pipeline.bounded(to_thread.run_sync(read_number, recognizer, picture, max_pixels,
+                                                        abandon_on_cancel=True))
     digits = [prediction_out(d, include_input) for d in reading.digits]
     return JSONResponse({**reading.to_dict(), "digits": digits, "model": model_ref(recognizer)})
 
@@ -181,11 +220,14 @@ def read_number(recognizer: Recognizer, picture: Picture, max_pixels: int) -> Nu
 @router.post("/v1/page", response_model=PageOut, responses=ERRORS, tags=["recognise"],
              summary="Every number on a page (a form, a photo of a sheet), each with its box",
              openapi_extra=body_doc("PageIn", {"file": FILE}, "file"))
-async def page(request: Request, recognizer: Recognizer = Depends(get_recognizer)) -> Response:  # admitted
+async def page(request: Request, recognizer: Recognizer = Depends(get_recognizer),
+               pipeline: Pipeline = Depends(get_pipeline)) -> Response:  # admitted: see admission.py
     """Multipart `file`, or JSON `{"image": base64}`. A page without numbers answers `"numbers": []`."""
     picture = await read_number_picture(request, PageIn)
     max_pixels = request.app.state.settings.max_pixels
-    reading = await run_in_threadpool(read_page, recognizer, picture, max_pixels)
+    # under the request deadline, as /v1/number: a page that hangs answers 504 and does not hold the exit
+    reading = await pipeline.bounded(to_thread.run_sync(read_page, recognizer, picture, max_pixels,
+                                                        abandon_on_cancel=True))
     return JSONResponse({**reading.to_dict(), "model": model_ref(recognizer)})
 
 

@@ -163,8 +163,9 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok or failing (/healthz); ready, starting, draining, healing or failing (/readyz)")
     model: ModelRef
+    detail: str | None = Field(None, description="why the server is not ok or not ready")
 
 
 class ErrorOut(BaseModel):

@@ -24,7 +24,7 @@ from digitrec.data.augment import get_augment
 from digitrec.data.dataset import Dataset
 from digitrec.errors import DigitrecError
 from digitrec.models import create_model, reads, with_tta
-from digitrec.models.modelfile import load_checkpoint, load_state, save_checkpoint
+from digitrec.models.modelfile import load_checkpoint, load_state
 from digitrec.training.config import TrainConfig
 from digitrec.training.digits import DigitTask
 from digitrec.training.distributed import Dist
@@ -258,7 +258,7 @@ class Trainer:
         if self.dist.world == 1:  # augmentation and dropout draw from it; ranks each have their own
             states["rng"] = torch.get_rng_state()
         info = {"epoch": epoch, "history": [asdict(h) for h in self.history], "config": self.cfg.to_dict()}
-        save_checkpoint(self.run_folder.checkpoint, states, info)
+        self.run_folder.save_checkpoint(states, info)
 
 
 def format_epoch(s: EpochStats, epochs: int, measure: str = "acc") -> str:

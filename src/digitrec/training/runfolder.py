@@ -24,9 +24,10 @@ from typing import Any
 from torch import nn
 
 from digitrec.errors import DigitrecError
-from digitrec.models.modelfile import save_model
+from digitrec.models.modelfile import save_checkpoint, save_model
 from digitrec.training.config import TrainConfig
 from digitrec.util.files import (
+    CannotWrite,
     atomic_write,
     check_writable_dir,
     remove_stale_temporaries,
@@ -75,6 +76,22 @@ class RunFolder:
     def clean_temporaries(self) -> list[Path]:
         """Half-written files a killed run left behind (see util.files.remove_stale_temporaries)."""
         return remove_stale_temporaries(self.path)
+
+    # --- checkpoint ---
+
+    def save_checkpoint(self, states: dict[str, Any], info: dict[str, Any]) -> None:
+        """The checkpoint after epoch `info["epoch"]`, replacing the last one only once it is whole. One that
+        cannot be written (a full disk, a file-size limit) stops the run in one line that says what is left
+        and how to go on: the last checkpoint is intact, and `--resume` continues from it."""
+        try:
+            save_checkpoint(self.checkpoint, states, info)
+        except CannotWrite as exc:
+            epoch = info["epoch"]
+            left = (f"the checkpoint of epoch {epoch - 1} is intact: once there is space, "
+                    f"`digitrec train --resume {self.path}` continues from it" if self.checkpoint.exists()
+                    else "there is no earlier checkpoint: once there is space, train again")
+            raise DigitrecError(f"{self.checkpoint}: cannot write the checkpoint of epoch {epoch} "
+                                f"({exc.strerror or exc.message}); {left}") from exc
 
     # --- config ---
 

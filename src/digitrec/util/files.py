@@ -9,6 +9,7 @@ any work is done, rather than a traceback after it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -16,20 +17,45 @@ from typing import Iterator
 
 from digitrec.errors import DigitrecError
 
+# A full disk (ENOSPC), a full quota (EDQUOT) or a file-size limit (EFBIG): space may come back.
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class CannotWrite(DigitrecError, OSError):
+    """A file could not be written (a full disk, a file-size limit, a read-only or vanished folder).
+    `atomic_path` raises it after removing its temporary file, so the file it would have replaced is
+    left as it was; `no_space` tells a full disk or a limit apart from other causes. A DigitrecError,
+    so that a command reports it in one line; an OSError too, so that code that treats a write as
+    optional (a cache) and catches OSError goes on as before."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"{path}: cannot write this file ({error.strerror or error}); the previous one, if any, "
+                         "is left as it was")
+        self.path, self.errno, self.strerror = path, error.errno, error.strerror
+
+    @property
+    def no_space(self) -> bool:
+        return self.errno in NO_SPACE
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a temporary path; on success it is renamed onto `path`, on failure removed."""
+    """Yield a temporary path; on success it is renamed onto `path`, on failure removed. An OSError while
+    writing (a full disk: ENOSPC; past a file-size limit: EFBIG) becomes a one-line `CannotWrite`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, mode)  # mkstemp makes 0600; these files are meant to be shared
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.chmod(tmp, mode)  # mkstemp makes 0600; these files are meant to be shared
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CannotWrite(path, exc) from exc
         raise
 
 
