@@ -1,6 +1,6 @@
 """Writers beyond MNIST's: the shipped model (before) against a model file (after), in one run.
 
-    python bench/writers.py [--model FILE] [--n 2000] [--no-finetune] [--threads 2]
+    python bench/writers.py [--model FILE ...] [--n 2000] [--no-finetune] [--validation] [--threads 2]
 
 Sets, none of which any model here trained on or was chosen on except as said:
 
@@ -13,6 +13,9 @@ Sets, none of which any model here trained on or was chosen on except as said:
   digit (bench/finetune.py's split: the 1,297 outside the pools are the evaluation set);
 - the restyled sets (synth.styles: a crossed 7, a flagged 1, … of MNIST test digits);
 - MNIST test: accuracy, called not a digit, expected calibration error after calibration.
+
+With --validation (choosing a mixture: docs/writers.md), MNIST's validation digits stand in for its test
+digits everywhere and sklearn's digits are left out, so nothing chosen sees a test set.
 
 The goals (docs/writers.md): held-out fonts >= 98% digits, >= 95% letters; sklearn >= 97% zero-shot,
 >= 99% after the fine-tune; MNIST test >= 99.6%, <= 0.5% not a digit, ECE <= 1%.
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.data import Dataset, load_mnist
+from digitrec.data import Dataset, load_mnist, train_val_split
 from digitrec.data.fonts import load_fonts
 from digitrec.models.calibration import NOT_A_DIGIT, calibrated, not_digit_threshold, said_not_digit
 from digitrec.models.modelfile import load_model, shipped_model_path
@@ -51,7 +54,9 @@ def bench_module(name: str):
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="the model file to compare with the shipped one")
+    p.add_argument("--model", nargs="*", default=[], help="model files to compare with the shipped one")
+    p.add_argument("--validation", action="store_true",
+                   help="MNIST validation digits instead of test, no sklearn digits: for choosing a mixture")
     p.add_argument("--n", type=int, default=2000, help="held-out fonts' digits (and as many letters)")
     p.add_argument("--no-finetune", action="store_true", help="skip the 15-per-digit fine-tune (minutes on a CPU)")
     p.add_argument("--seed", type=int, default=9)
@@ -59,15 +64,15 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def build_sets(n: int, seed: int) -> dict:
+def build_sets(n: int, seed: int, validation: bool) -> dict:
     fonts = [f for f in load_fonts() if f.held_out]
     rng = np.random.default_rng(seed)
     digits, labels = writers.font_digits(n, fonts, rng)
-    test = load_mnist("test")
+    test = train_val_split(load_mnist("train"))[1] if validation else load_mnist("test")
     restyled = {h: styles.restyle(test.images, test.labels, h, rng) for h in styles.HABITS}
     letters = writers.font_letters(n, fonts, rng)
     return {"font_digits": Dataset(digits, labels, "held-out fonts"), "font_letters": letters,
-            "test": test, "restyled": restyled, "fonts": len(fonts)}
+            "test": test, "restyled": restyled, "fonts": len(fonts), "validation": validation}
 
 
 def answers(path: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +97,10 @@ def measure(path: Path, sets: dict, sklearn: dict | None) -> dict[str, str]:
             row[f"sklearn digits after {FINETUNE_PER_DIGIT}/digit fine-tune"] = sklearn["finetune"](path)
     for habit, (label, _) in styles.HABITS.items():
         row[f"restyled {habit}"] = pct((answers(path, sets["restyled"][habit])[0] == label).mean())
-    row["MNIST test accuracy"] = pct((mnist == test.labels).mean())
-    row["MNIST test called not a digit"] = pct((mnist == NOT_A_DIGIT).mean())
-    row["MNIST test ECE (calibrated)"] = pct(ece(probs, test.labels))
+    split = "validation" if sets["validation"] else "test"
+    row[f"MNIST {split} accuracy"] = pct((mnist == test.labels).mean())
+    row[f"MNIST {split} called not a digit"] = pct((mnist == NOT_A_DIGIT).mean())
+    row[f"MNIST {split} ECE (calibrated)"] = pct(ece(probs, test.labels))
     return row
 
 
@@ -139,17 +145,16 @@ def main() -> None:
     args = parse_args()
     set_threads(args.threads)
     paths = {"before (shipped)": shipped_model_path()}
-    if args.model:
-        paths["after"] = Path(args.model)
-    sets = build_sets(args.n, args.seed)
+    paths.update({f"after: {Path(p).parent.name}/{Path(p).name}"[:28]: Path(p) for p in args.model})
+    sets = build_sets(args.n, args.seed, args.validation)
     with tempfile.TemporaryDirectory() as tmp:
-        sk = sklearn_sets(Path(tmp), not args.no_finetune, args.threads)
+        sk = None if args.validation else sklearn_sets(Path(tmp), not args.no_finetune, args.threads)
         rows = {name: measure(p, sets, sk) for name, p in paths.items()}
     names = list(next(iter(rows.values())))
     width = max(len(n) for n in names)
-    print("\n" + " " * width + "  " + "  ".join(f"{c:>18}" for c in rows))
+    print("\n" + " " * width + "  " + "  ".join(f"{c:>28}" for c in rows))
     for name in names:
-        print(f"{name:<{width}}  " + "  ".join(f"{rows[c][name]:>18}" for c in rows))
+        print(f"{name:<{width}}  " + "  ".join(f"{rows[c][name]:>28}" for c in rows))
 
 
 if __name__ == "__main__":
