@@ -79,6 +79,17 @@ def test_a_group_read_as_more_digits_than_its_ink_can_hold_keeps_the_surest(mnis
     assert len(pieces) == most and [p.emission for p in pieces] == read[:most]
 
 
+def test_a_group_the_digit_model_reads_as_one_digit_is_not_split(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "47"), [-2]))
+    group = ln.groups[0]
+    at = [group.left + (group.right - group.left) * f for f in (0.25, 0.75)]
+    read = [Emission(np.eye(BLANK + 1)[d], c) for d, c in zip((4, 7), at)]
+    asked = []
+    assert len(parts(ln, read, lambda g: asked.append(g) or False)) == 2 and asked == [group]
+    whole = parts(ln, read, lambda g: True)
+    assert len(whole) == 1 and whole[0].emission is None  # read once, by the digit model
+
+
 def test_the_line_readers_probabilities_leave_blank_out():
     probs = np.array([0.1] * 10 + [0.5])
     p = digit_probabilities(Emission(probs, 0.0))

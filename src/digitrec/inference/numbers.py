@@ -12,12 +12,14 @@ digit; each digit's box is the ink of its part.
 A group is never split into more digits than its ink can hold (`capacity`): a narrow single stroke
 is one digit however many times the line reader read it (it read one flagged 1 as "11"), and a
 wider group holds at most one digit per MIN_PITCH of the line's height. When the line reader reads
-more, its surest readings are kept.
+more, its surest readings are kept. And a group the digit model reads as one digit, surely
+(ONE_DIGIT_SURE: it learnt that two overlapping digits are not a digit), is one digit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -78,6 +80,9 @@ def emissions(model: nn.Module, ln: Line) -> list[Emission]:
 MIN_PITCH = 0.25
 NARROW = 0.45
 ONE_STROKE = 0.8  # share of the group's rows that cross the ink once, for it to be one stroke
+# A group the line reader read as several digits is one digit when the digit model reads the whole group as
+# one digit at least this surely (chosen on validation numbers: docs/writers.md)
+ONE_DIGIT_SURE = 0.9
 
 
 def capacity(group: Group, height: int) -> int:
@@ -95,14 +100,17 @@ def _single_stroke(mask: np.ndarray) -> bool:
     return bool(len(rows)) and float((runs == 1).mean()) >= ONE_STROKE
 
 
-def parts(ln: Line, read: list[Emission]) -> list[Part]:
+def parts(ln: Line, read: list[Emission], one_digit: Callable[[Group], bool] | None = None) -> list[Part]:
     """Each group as one part, or split between the places where the line reader read several digits
-    (never more than the group's `capacity`: the surest readings are kept)."""
+    (never more than the group's `capacity`: the surest readings are kept; and not at all where
+    `one_digit(group)`, the digit model's word that the group is one digit, says so)."""
     owner = [min(range(len(ln.groups)), key=lambda g: _distance(ln.groups[g], e.column)) for e in read]
     height = ln.ink_height()
     out = []
     for g, group in enumerate(ln.groups):
         mine = _surest([e for e, o in zip(read, owner) if o == g], capacity(group, height))
+        if len(mine) > 1 and one_digit is not None and one_digit(group):
+            mine = []
         if len(mine) <= 1:
             out.append(Part(group, group.left, group.right, None))
             continue

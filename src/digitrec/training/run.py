@@ -32,7 +32,7 @@ from digitrec.training.runfolder import RunFolder
 
 VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can say "not a digit"
 RESTYLED_SEED = 21  # the validation digits' restyling stream (training's is 0, bench/honesty.py's 7)
-FONT_LETTERS = 0.25  # of the font pictures, letters (non-digits) when the model can say "not a digit"
+FONT_LETTERS = 0.4  # of the font pictures, letters (non-digits) when the model can say "not a digit" (docs/writers.md)
 CROSS_WRITER = 2000  # held-out fonts' digits (and as many letters) measured after training
 
 
