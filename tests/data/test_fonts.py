@@ -14,14 +14,19 @@ from digitrec.errors import DigitrecError
 from digitrec.synth.nondigits import font_dir
 from tests.support.helpers import assert_user_error, run_cli
 
+# A stand-in for `apt-get download PACKAGE`: the registry has none (no test reaches a real registry).
+FAKE_APT = """#!/bin/sh
+echo "E: Unable to locate package $3" >&2
+exit 100
+"""
 # A stand-in for `npm pack @fontsource/NAME`: writes NAME's package as npm would (a .tgz in the current
 # folder, its name on stdout), with DejaVu as the family's font files; "broken" fails as an unknown package
 # does, and "garbled" packs a font file FreeType cannot read.
 FAKE_NPM = '''#!{python}
-import io, json, sys, tarfile
+import io, json, os, sys, tarfile
 name = sys.argv[-1].split("/")[-1]
-if name == "broken":
-    sys.exit("npm error 404 Not Found - GET @fontsource/broken")
+if name == "broken" or os.environ.get("FAKE_REGISTRY_EMPTY"):
+    sys.exit(f"npm error 404 Not Found - GET @fontsource/{{name}}")
 font = open("{dejavu}", "rb").read() if name != "garbled" else b"not a font"
 files = {{"package/metadata.json": json.dumps({{"license": {{"type": "OFL-1.1"}}}}).encode(),
          "package/package.json": json.dumps({{"version": "5.0.0"}}).encode(),
@@ -46,6 +51,8 @@ def fake_npm(tmp_path, monkeypatch) -> None:
     script = bin_dir / "npm"
     script.write_text(FAKE_NPM.format(python=sys.executable, dejavu=font_dir() / "DejaVuSans.ttf"))
     script.chmod(0o755)
+    (bin_dir / "apt-get").write_text(FAKE_APT)
+    (bin_dir / "apt-get").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
@@ -94,3 +101,17 @@ def test_a_font_share_out_of_range_is_refused(tmp_path, mnist_dir):
     result = run_cli("train", "--fonts", "0.7", "--data-dir", mnist_dir, "--out", tmp_path / "run", in_process=True)
     assert_user_error(result, "fonts", "0.7")
     assert not Path(tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_digitrec_fonts_lists_a_fetched_folder_and_stops_in_one_line_when_too_few_can_be_fetched(
+        fake_npm, tmp_path, monkeypatch):
+    folder = tmp_path / "fonts"
+    fetch_fonts(folder, say=lambda _: None, npm=("plain", "indie-flower"), debian=(), least=1)
+    listed = run_cli("fonts", "--dir", folder, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "indie-flower" in listed.stdout and "held out" in listed.stdout and "OFL-1.1" in listed.stdout
+    assert "2 fonts (1 held out for cross-writer validation)" in listed.stdout
+    monkeypatch.setenv("FAKE_REGISTRY_EMPTY", "1")
+    failed = run_cli("fonts", "--dir", tmp_path / "other")
+    assert_user_error(failed, "handwriting fonts could be fetched")
+    assert not (tmp_path / "other").exists()
