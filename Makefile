@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/mnist),)
 export DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
 endif
 
-.PHONY: setup train lint test test-slow test-all mutate bench clean web-vendor
+.PHONY: setup train fonts lint test test-slow test-all mutate bench clean web-vendor
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ web-vendor:
 
 train: setup
 	$(BIN)/digitrec train --out runs/default --overwrite
+
+# the handwriting fonts that `train --fonts` (the shipped recipe) mixes in: fetched once with npm and
+# apt-get into $DIGITREC_FONTS or ~/.cache/digitrec/fonts (docs/writers.md)
+fonts: setup
+	$(BIN)/digitrec fonts
 
 # the rooms import only downwards and without cycles (pyproject's [tool.importlinter]); the code is tidy
 lint: setup

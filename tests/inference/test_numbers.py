@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec.inference.numbers import Emission, digit_probabilities, emissions, parts
+from digitrec.inference.numbers import Emission, capacity, digit_probabilities, emissions, parts
 from digitrec.models.networks import BLANK, LINE_STRIDE
 from digitrec.pictures.lines import SIDE_PAD
 from digitrec.pictures.segment import line
@@ -56,6 +56,38 @@ def test_a_group_read_as_two_digits_is_split_between_them(mnist_test):
     assert pieces[0].emission is read[0] and pieces[1].emission is read[1]
     assert pieces[2].emission is None and (pieces[2].left, pieces[2].right) == (second.left, second.right)
     assert parts(ln, [])[0].emission is None and len(parts(ln, [])) == 2  # no reader: a group is a digit
+
+
+def test_a_narrow_single_stroke_is_one_digit_however_often_the_line_reader_reads_it(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "713"), [10, 10]))  # a 7, a 1 and a 3 apart
+    one = ln.groups[1]
+    assert capacity(one, ln.ink_height()) == 1 and capacity(ln.groups[0], ln.ink_height()) >= 2
+    at = [one.left + 1, one.right - 1]  # the 1 read twice ("11"), the second time less surely
+    read = [Emission(np.eye(BLANK + 1)[1] * p, c) for p, c in zip((0.9, 0.6), at)]
+    pieces = parts(ln, read)
+    assert len(pieces) == 3 and pieces[1].group is one and pieces[1].emission is None  # read once, by the digit model
+
+
+def test_a_group_read_as_more_digits_than_its_ink_can_hold_keeps_the_surest(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "47"), [-2]))  # touching: one group, room for 2 or 3 digits
+    group, height = ln.groups[0], ln.ink_height()
+    most = capacity(group, height)
+    at = np.linspace(group.left, group.right, 2 * most + 3)[1:-1]
+    sure = np.linspace(0.5, 0.99, len(at))[::-1]  # the leftmost surest
+    read = [Emission(np.eye(BLANK + 1)[4] * p, c) for p, c in zip(sure, at)]
+    pieces = parts(ln, read)
+    assert len(pieces) == most and [p.emission for p in pieces] == read[:most]
+
+
+def test_a_group_the_digit_model_reads_as_one_digit_is_not_split(mnist_test):
+    ln = line(number_picture(pick(mnist_test, "47"), [-2]))
+    group = ln.groups[0]
+    at = [group.left + (group.right - group.left) * f for f in (0.25, 0.75)]
+    read = [Emission(np.eye(BLANK + 1)[d], c) for d, c in zip((4, 7), at)]
+    asked = []
+    assert len(parts(ln, read, lambda g: asked.append(g) or False)) == 2 and asked == [group]
+    whole = parts(ln, read, lambda g: True)
+    assert len(whole) == 1 and whole[0].emission is None  # read once, by the digit model
 
 
 def test_the_line_readers_probabilities_leave_blank_out():

@@ -26,6 +26,7 @@ COMMANDS = [  # one per line, so branches that add commands merge cleanly
     "show",
     "summary",
     "models",
+    "fonts",
 ]
 # Library fields whose option has another name (Settings.model_file is --model, and so on).
 FIELD_OPTIONS = {"model_file": "model", "max_upload_bytes": "max_upload_mb", "measure_test": "no_test"}

@@ -55,6 +55,9 @@ def add_parser(sub) -> None:
                    help="train the answer 'not a digit' on synthetic non-digits, this share of the training set")
     p.add_argument("--styles", type=float, default=None, metavar="SHARE",
                    help="add digits redrawn with the world's writing habits (crossed 7s, …), this share")
+    p.add_argument("--fonts", type=float, default=None, metavar="SHARE",
+                   help="add digits (and, with --not-digits, letters) written by handwriting fonts, this share "
+                        "(fetch them first: digitrec fonts)")
     p.add_argument("--val-size", type=int, default=None,
                    help=f"held-out training images (default {_DEFAULTS.val_size})")
     p.add_argument("--subset", type=int, default=None, help="train on the first N images only (quick runs)")

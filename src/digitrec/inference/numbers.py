@@ -8,11 +8,18 @@ none) is read by the digit model, as a single picture would be: the best reader 
 stands apart. A group where it sees several (digits that touch or overlap, where no cut between
 them exists) is split between the places it read them, and each part takes the line reader's
 digit; each digit's box is the ink of its part.
+
+A group is never split into more digits than its ink can hold (`capacity`): a narrow single stroke
+is one digit however many times the line reader read it (it read one flagged 1 as "11"), and a
+wider group holds at most one digit per MIN_PITCH of the line's height. When the line reader reads
+more, its surest readings are kept. And a group the digit model reads as one digit, surely
+(ONE_DIGIT_SURE: it learnt that two overlapping digits are not a digit), is one digit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -68,12 +75,42 @@ def emissions(model: nn.Module, ln: Line) -> list[Emission]:
     return [Emission(probs[f], ((f + 0.5) * LINE_STRIDE - SIDE_PAD) / scale) for _, f in out]
 
 
-def parts(ln: Line, read: list[Emission]) -> list[Part]:
-    """Each group as one part, or split between the places where the line reader read several digits."""
+# A digit's ink is at least this share of the line's height wide (two touching 1s side by side), and a
+# group no wider than NARROW × the height, crossed once by most of its rows, is one stroke: one digit.
+MIN_PITCH = 0.25
+NARROW = 0.45
+ONE_STROKE = 0.8  # share of the group's rows that cross the ink once, for it to be one stroke
+# A group the line reader read as several digits is one digit when the digit model reads the whole group as
+# one digit at least this surely (chosen on validation numbers: docs/writers.md)
+ONE_DIGIT_SURE = 0.9
+
+
+def capacity(group: Group, height: int) -> int:
+    """The most digits a group's ink can hold (`height`: the line's ink height in working pixels)."""
+    width = group.right - group.left
+    if width <= NARROW * height and _single_stroke(group.mask):
+        return 1
+    return max(1, int(width // (MIN_PITCH * height)))
+
+
+def _single_stroke(mask: np.ndarray) -> bool:
+    """Whether most of the rows that hold ink cross it once (one run of ink pixels)."""
+    rows = mask[mask.any(1)]
+    runs = (np.diff(rows.astype(np.int8), axis=1) == 1).sum(1) + rows[:, 0]
+    return bool(len(rows)) and float((runs == 1).mean()) >= ONE_STROKE
+
+
+def parts(ln: Line, read: list[Emission], one_digit: Callable[[Group], bool] | None = None) -> list[Part]:
+    """Each group as one part, or split between the places where the line reader read several digits
+    (never more than the group's `capacity`: the surest readings are kept; and not at all where
+    `one_digit(group)`, the digit model's word that the group is one digit, says so)."""
     owner = [min(range(len(ln.groups)), key=lambda g: _distance(ln.groups[g], e.column)) for e in read]
+    height = ln.ink_height()
     out = []
     for g, group in enumerate(ln.groups):
-        mine = [e for e, o in zip(read, owner) if o == g]
+        mine = _surest([e for e, o in zip(read, owner) if o == g], capacity(group, height))
+        if len(mine) > 1 and one_digit is not None and one_digit(group):
+            mine = []
         if len(mine) <= 1:
             out.append(Part(group, group.left, group.right, None))
             continue
@@ -106,6 +143,14 @@ def share_probabilities(emission: Emission, digit_model: np.ndarray | None) -> n
     digits = digit_model[:DIGITS].astype(np.float64)
     joint = digits if SHARES_READ_BY == "digit" else line * digits
     return (joint / max(float(joint.sum()), 1e-12)).astype(np.float32)
+
+
+def _surest(read: list[Emission], most: int) -> list[Emission]:
+    """The `most` surest of `read` (by their top digit probability), kept left to right."""
+    if len(read) <= most:
+        return read
+    keep = sorted(range(len(read)), key=lambda i: -float(read[i].probs[:BLANK].max()))[:most]
+    return [read[i] for i in sorted(keep)]
 
 
 def digit_probabilities(emission: Emission) -> np.ndarray:

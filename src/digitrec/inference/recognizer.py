@@ -17,7 +17,14 @@ import torch
 
 from digitrec.errors import DigitrecError
 from digitrec.inference.backends import Backend, load_backend
-from digitrec.inference.numbers import Box, digit_model_reads_shares, emissions, parts, share_probabilities
+from digitrec.inference.numbers import (
+    ONE_DIGIT_SURE,
+    Box,
+    digit_model_reads_shares,
+    emissions,
+    parts,
+    share_probabilities,
+)
 from digitrec.models.calibration import DIGITS, NOT_A_DIGIT, not_digit_threshold
 from digitrec.models.modelfile import load_model, shipped_model_path, shipped_number_reader_path
 from digitrec.pictures.decode import ImageSource, describe
@@ -199,7 +206,8 @@ class Recognizer:
         if ln.blank or not ln.groups:
             return number_from([], source)
         reader = self.line_reader()
-        pieces = parts(ln, emissions(reader, ln) if reader is not None else [])
+        read = emissions(reader, ln) if reader is not None else []
+        pieces = parts(ln, read, lambda group: self._one_digit(ln, group))
         if len(pieces) > MAX_DIGITS:
             raise too_many_digits(source)
         images = np.stack([ln.digit(p.group, p.left, p.right) for p in pieces])
@@ -221,6 +229,10 @@ class Recognizer:
         from digitrec.inference.pages import read_page
 
         return read_page(self, image, name)
+
+    def _one_digit(self, ln, group) -> bool:
+        """Whether the digit model reads a whole group as one digit, surely (inference.numbers.ONE_DIGIT_SURE)."""
+        return float(self.probabilities(ln.digit(group)[None])[0][:DIGITS].max()) >= ONE_DIGIT_SURE
 
     def line_reader(self) -> torch.nn.Module | None:
         """The shipped line reader (weights/numbers.safetensors), loaded on the first number read; None

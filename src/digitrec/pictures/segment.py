@@ -78,6 +78,10 @@ class Line:
         s = self.scale
         return int(x * s), int(y * s), int(np.ceil(w * s)), int(np.ceil(h * s))
 
+    def ink_height(self) -> int:
+        """Rows from the line's top ink to its bottom ink, in working pixels (1 for a blank line)."""
+        return _line_height(self.mask) if self.mask.any() else 1
+
     def reader_input(self) -> tuple[np.ndarray, float]:
         """What the line reader reads: (32, W') float32 of the line's rows; and its pixels per working pixel
         (its column c is the line's working column (c - SIDE_PAD) / that)."""

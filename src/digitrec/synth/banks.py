@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data.dataset import Dataset
-from digitrec.synth import nondigits, styles
+from digitrec.data.fonts import Font, fonts_checksum
+from digitrec.synth import nondigits, styles, writers
 from digitrec.util import NOT_A_DIGIT
 from digitrec.util.files import atomic_write
 from digitrec.util.system import cache_dir, usable_cores
@@ -49,6 +50,15 @@ def _save(path: Path, images: np.ndarray) -> None:
     atomic_write(path, buf.getvalue())
 
 
+def _drawn(draw, jobs: list) -> np.ndarray:
+    """`draw` over the chunks' jobs, spread over the usable cores, concatenated in the jobs' order."""
+    workers = min(len(jobs), usable_cores())
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as ex:
+            return np.concatenate(list(ex.map(draw, jobs)))
+    return np.concatenate([draw(job) for job in jobs])
+
+
 def _draw_chunk(args: tuple[int, int, np.ndarray, tuple[str, ...]]) -> np.ndarray:
     n, seed, digits, families = args
     return nondigits.non_digits(n, np.random.default_rng(seed), digits, families)[0]
@@ -66,12 +76,7 @@ def nondigit_bank(n: int, source: Dataset, seed: int = 0, families: tuple[str, .
         pool = source.images[np.random.default_rng(seed).permutation(len(source))[:FRAGMENT_POOL]]
         jobs = [(min(CHUNK, n - start), seed * 100_003 + k, pool, families)
                 for k, start in enumerate(range(0, n, CHUNK))]
-        workers = min(len(jobs), usable_cores())
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as ex:
-                images = np.concatenate(list(ex.map(_draw_chunk, jobs)))
-        else:
-            images = np.concatenate([_draw_chunk(job) for job in jobs])
+        images = _drawn(_draw_chunk, jobs)
         _save(path, images)
     return Dataset(images, np.full(n, NOT_A_DIGIT, np.int64), f"non-digits:{tag}")
 
@@ -92,3 +97,32 @@ def styled_bank(n: int, source: Dataset, seed: int = 0, tag: str = "train") -> D
         _save(path, images)
     return Dataset(images, labels, f"styled:{tag}")
 
+
+
+def _draw_font_chunk(args: tuple[int, int, list[Font], bool]) -> np.ndarray:
+    n, seed, fonts, letters = args
+    rng = np.random.default_rng(seed)
+    return writers.font_letters(n, fonts, rng) if letters else writers.font_digits(n, fonts, rng)[0]
+
+
+def font_bank(n: int, fonts: list[Font], seed: int = 0, tag: str = "train", letters: float = 0.0) -> Dataset:
+    """`n` pictures written by `fonts` (synth.writers): digits labelled with their digit, and a share
+    `letters` of letters labelled NOT_A_DIGIT (for a model that can say "not a digit")."""
+    n_letters = int(round(letters * n))
+    parts = []
+    for kind, count in (("digits", n - n_letters), ("letters", n_letters)):
+        if count <= 0:
+            continue
+        path = _cached(f"fonts-{kind}-{tag}-{count}-{_key(count, seed, kind, fonts_checksum(fonts))}")
+        images = _load(path)
+        if images is None or len(images) != count:
+            jobs = [(min(CHUNK, count - start), seed * 100_019 + k + (kind == "letters") * 7_777, fonts,
+                     kind == "letters") for k, start in enumerate(range(0, count, CHUNK))]
+            images = _drawn(_draw_font_chunk, jobs)
+            _save(path, images)
+        labels = (np.full(count, NOT_A_DIGIT) if kind == "letters"
+                  else np.concatenate([np.arange(min(CHUNK, count - s)) % 10 for s in range(0, count, CHUNK)]))
+        parts.append(Dataset(images, labels.astype(np.int64), f"fonts:{tag}"))
+    if not parts:
+        return Dataset(np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64), f"fonts:{tag}")
+    return parts[0].concat(*parts[1:], source=f"fonts:{tag}") if len(parts) > 1 else parts[0]

@@ -6,7 +6,9 @@ Four kinds, each a number of 2-6 digits:
 - touching: neighbours overlap by 1-3 pixels, so their ink meets;
 - overlapping: neighbours' boxes overlap by 5-30% of the narrower digit's width;
 - photographed: one of the three above, photographed: uneven light, sensor noise, a slight
-  rotation, JPEG.
+  rotation, JPEG;
+- ones-sevens (benchmarks and tests only, not in KINDS): apart, four digits in five a 1 or a 7, the
+  narrow single strokes a reader is most tempted to read twice.
 
 The number reader's line model is trained on lines drawn from training digits (`training_line`),
 its settings are chosen on lines from the validation digits, and bench/number_reading.py measures it
@@ -23,6 +25,7 @@ from PIL import Image
 from digitrec.pictures.lines import reader_input
 
 KINDS = ("apart", "touching", "overlapping", "photographed")
+ONES_SEVENS = "ones-sevens"
 MARGIN = 8  # blank columns left and right of the line, and 6 rows above and below (28-pixel scale)
 SOLID = 128  # a digit's columns are those where its ink reaches half strength
 
@@ -105,10 +108,13 @@ def number_lines(kind: str, n: int, images: np.ndarray, labels: np.ndarray, rng:
     """`n` (picture, the number it shows, each digit's columns) of `kind`, from (N, 28, 28) `images`.
     A photographed picture is JPEG bytes, tilted a little: its columns are those before the tilt."""
     out = []
+    narrow = np.flatnonzero((labels == 1) | (labels == 7))
     for _ in range(n):
         picks = rng.choice(len(images), size=int(rng.integers(2, 7)), replace=False)
+        if kind == ONES_SEVENS:
+            picks = np.where(rng.random(len(picks)) < 0.8, rng.choice(narrow, size=len(picks)), picks)
         digits = [images[i] for i in picks]
-        base = kind if kind != "photographed" else KINDS[int(rng.integers(3))]
+        base = {"photographed": KINDS[int(rng.integers(3))], ONES_SEVENS: "apart"}.get(kind, kind)
         picture, spans = number_line(digits, gaps_for(base, digits, rng))
         text = "".join(str(int(labels[i])) for i in picks)
         out.append((photograph(picture, rng) if kind == "photographed" else picture, text, spans))

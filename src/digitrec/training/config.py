@@ -49,6 +49,7 @@ class TrainConfig:
     measure_test: bool = True  # False: no test figure at all, for runs whose choices must rest on validation
     not_digits: float = 0.0  # share of the training set that is synthetic non-digits (answer "not a digit")
     styles: float = 0.0  # share of the training set that is digits redrawn with the world's writing habits
+    fonts: float = 0.0  # share of the training set written by handwriting fonts (data.fonts, synth.writers)
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
     # fine-tuning (training.finetune): start from a model file's weights ("default" = the shipped model)
@@ -93,8 +94,9 @@ class TrainConfig:
             (self.measure_test or not self.test_data, "test_data", "given with --no-test, which measures no test set"),
             (0 <= self.not_digits < 0.9, "not_digits", f"must be in [0, 0.9), got {self.not_digits}"),
             (0 <= self.styles < 0.5, "styles", f"must be in [0, 0.5), got {self.styles}"),
-            (self.not_digits + self.styles < 0.9, "not_digits",
-             "the synthetic shares (--not-digits, --styles) must leave a tenth for real digits"),
+            (0 <= self.fonts < 0.6, "fonts", f"must be in [0, 0.6), got {self.fonts}"),
+            (self.not_digits + self.styles + self.fonts < 0.9, "not_digits",
+             "the synthetic shares (--not-digits, --styles, --fonts) must leave a tenth for real digits"),
             (0 <= self.replay < 1, "replay", f"must be in [0, 1), got {self.replay}"),
             (self.min_pictures >= 0, "min_pictures", f"must be 0 or more, got {self.min_pictures}"),
             (0 < self.val_share < 1, "val_share", f"must be in (0, 1), got {self.val_share}"),

@@ -31,9 +31,11 @@ RECIPES: dict[str, dict] = {
 }
 # `best` reading each digit deskewed (deskew.Deskew), for ensembles whose members err differently
 RECIPES["best-deskew"] = {**RECIPES["best"], "model_kwargs": {**RECIPES["best"]["model_kwargs"], "deskew": True}}
-# the shipped model: `best`, plus the answer "not a digit" learned from synthetic non-digits and digits
-# redrawn with the world's writing habits (shares chosen on validation: docs/honesty.md)
-RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05}
+# the shipped model: `best`, plus the answer "not a digit" learned from synthetic non-digits, digits
+# redrawn with the world's writing habits (shares chosen on validation: docs/honesty.md), and digits and
+# letters written by 55 handwriting fonts (`digitrec fonts` first; the share chosen on the held-out fonts
+# and MNIST validation: docs/writers.md)
+RECIPES["shipped"] = {**RECIPES["best"], "not_digits": 0.3, "styles": 0.05, "fonts": 0.3}
 # the number reader's line model (weights/numbers.safetensors): a CTC network trained on synthetic lines of
 # training digits (40,000 an epoch: TrainConfig.lines), for groups of ink that hold several digits
 # (training/lines.py, docs/numbers.md); random stroke width, as the loop of the shipped file always drew it

@@ -15,11 +15,12 @@ import numpy as np
 from torch import nn
 
 from digitrec.data import dataset as datamod
+from digitrec.data import fonts as fontsmod
 from digitrec.models import count_parameters, reads
 from digitrec.models.predict import predict_proba
 from digitrec.pictures.folders import load_data
 from digitrec.synth import styles
-from digitrec.synth.banks import nondigit_bank, styled_bank
+from digitrec.synth.banks import font_bank, nondigit_bank, styled_bank
 from digitrec.training import finetune
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
@@ -31,6 +32,8 @@ from digitrec.training.runfolder import RunFolder
 
 VAL_NON_DIGITS = 3000  # validation non-digits for calibrating a model that can say "not a digit"
 RESTYLED_SEED = 21  # the validation digits' restyling stream (training's is 0, bench/honesty.py's 7)
+FONT_LETTERS = 0.4  # of the font pictures, letters (non-digits) when the model can say "not a digit" (docs/writers.md)
+CROSS_WRITER = 2000  # held-out fonts' digits (and as many letters) measured after training
 
 
 @dataclass
@@ -86,16 +89,38 @@ def _own_test(cfg: TrainConfig) -> bool:
 
 def with_synthetic(cfg: TrainConfig, train: datamod.Dataset) -> tuple[datamod.Dataset, dict]:
     """The training digits plus the synthetic pictures the config asks for, each a share of the whole:
-    non-digits (`not_digits`) and digits in the world's styles (`styles`)."""
+    non-digits (`not_digits`), digits in the world's styles (`styles`) and pictures written by the
+    training fonts (`fonts`: digits, and FONT_LETTERS of letters for a model that can say "not a digit")."""
     n = len(train)
-    rest = 1.0 - cfg.not_digits - cfg.styles
-    banks = {"non_digits": (cfg.not_digits, nondigit_bank), "styled_digits": (cfg.styles, styled_bank)}
+    rest = 1.0 - cfg.not_digits - cfg.styles - cfg.fonts
+    banks = {"non_digits": (cfg.not_digits, nondigit_bank), "styled_digits": (cfg.styles, styled_bank),
+             "font_pictures": (cfg.fonts, _training_fonts(cfg))}
     extra, info = [], {}
     for name, (share, bank) in banks.items():
         part = bank(round(share * n / rest), train, seed=0, tag="train") if share else None
         info[name] = len(part) if part is not None else 0
         extra += [part] if part is not None else []
     return (train.concat(*extra, source=train.source) if extra else train), info
+
+
+def _training_fonts(cfg: TrainConfig) -> Callable[..., datamod.Dataset]:
+    """The font bank of the fonts not held out (a one-line error, before training, when none are fetched)."""
+    fonts = [f for f in fontsmod.load_fonts() if not f.held_out] if cfg.fonts else []
+    letters = FONT_LETTERS if cfg.not_digits else 0.0
+    return lambda n, _train, seed, tag: font_bank(n, fonts, seed=seed, tag=tag, letters=letters)
+
+
+def cross_writer(model: nn.Module, device="cpu", n: int = CROSS_WRITER) -> dict[str, float]:
+    """The cross-writer validation figures: the held-out fonts' digits read right, and (for a model that
+    can say "not a digit") their letters called not a digit, by the raw argmax."""
+    fonts = [f for f in fontsmod.load_fonts() if f.held_out]
+    bank = font_bank(2 * n, fonts, seed=5, tag="held-out", letters=0.5)
+    probs = predict_proba(model, bank.images, device=device)
+    answers, digits = probs.argmax(1), bank.labels < 10
+    out = {"cross_writer_accuracy": float((answers[digits] == bank.labels[digits]).mean())}
+    if probs.shape[1] > 10:
+        out["cross_writer_letters_not_digit"] = float((answers[~digits] >= 10).mean())
+    return out
 
 
 def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dataset | None:
@@ -177,6 +202,9 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         meta.update(line_metadata(trainer.task, history[-1].val_accuracy if history else None))
     elif len(val):
         meta.update(validate_and_calibrate(cfg, model, val, trainer.device, meta["metrics"]))
+    if cfg.fonts and figures is None:
+        meta["metrics"].update(cross_writer(model, trainer.device))
+        trainer.log(", ".join(f"{k} {v:.2%}" for k, v in meta["metrics"].items() if k.startswith("cross_writer")))
     path = run.save_model(model.cpu(), meta)
     return RunResult(run.path, path, history, metrics, load_seconds, train_seconds, figures)
 
