@@ -97,6 +97,7 @@ def test_reached_from_the_drawing_page_a_page_without_numbers_and_a_broken_file(
     page.goto(url)
     page.click("#mode-page")  # the drawing page links to the page mode
     expect(page).to_have_url(f"{url}/page")
+    page.wait_for_load_state("load")  # page.js listens for the file from then on (a loaded CI machine took >5 s)
     choose(page, blank_page(tmp_path), 0)
     expect(page.locator("#page-status")).to_have_text("No numbers found")
     broken = tmp_path / "broken.png"

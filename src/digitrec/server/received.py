@@ -52,5 +52,5 @@ def source(picture: Picture, max_pixels: int) -> bytes | np.ndarray | Preprocess
     if picture.preprocess:
         return picture.pixels
     image = picture.pixels
-    return Preprocessed(image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
+    return Preprocessed(image=image, blank=not image.any(), inverted=False, thickened=False, stroke=0.0,
                         source=picture.name)
