@@ -35,7 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from web import ARGS, CHROMIUM, digit_strokes, show_strokes, static_host, wait_for_device  # noqa: E402
+from browser import ARGS, CHROMIUM  # noqa: E402
+from web import digit_strokes, show_strokes, static_host, wait_for_device  # noqa: E402
 
 TIME_READ = """async () => { const d = window.digitrec, t0 = performance.now();
     const body = await d.reading.readDigit(d.digitPad);

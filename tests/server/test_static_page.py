@@ -7,37 +7,16 @@ Needs /usr/bin/chromium (`.ci/install-browser` installs it); never `playwright i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
+from browser import needs_chromium, offline_page, screenshot
 from live_server import live_server, shipped_model
 from PIL import Image
 from playwright.sync_api import expect
-from web import BAR, CHROMIUM, LETTER_A, ONE, SEVEN, ZERO, draw, expect_answer, number_strokes
+from web import BAR, LETTER_A, ONE, SEVEN, ZERO, draw, expect_answer, number_strokes
 
 from digitrec.inference.recognizer import Recognizer
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent "
-                                "(run .ci/install-browser: apt-get install chromium)")
-
-def offline_page(browser, url: str, **options):
-    """A new page on which every request outside `url` is refused and recorded in `page.outside`."""
-    page = browser.new_page(**options)
-    page.outside = []
-
-    def route(r):
-        if r.request.url.startswith(url):
-            r.continue_()
-        else:
-            page.outside.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    return page
-
+pytestmark = needs_chromium
 
 def draw_with_finger(page, strokes, pad: str = "#pad") -> None:
     """Touch strokes through the DevTools protocol (Playwright's Python API only taps): the page
@@ -60,13 +39,6 @@ def expect_blank(page) -> None:
     expect(page.locator("#verdict")).to_have_text("Draw a digit")
     expect(page.locator("#digit")).to_have_text("")
     assert page.locator("#bars li.top").count() == 0
-
-
-def screenshot(page, name: str) -> None:
-    """A test artifact: test-artifacts/NAME (gitignored), after the bars' 0.15 s animation."""
-    page.wait_for_timeout(400)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def ink_pixels(page) -> int:

@@ -14,11 +14,11 @@ import sys
 import httpx
 import numpy as np
 import pytest
+from browser import needs_chromium
 from live_server import live_server, shipped_model
 from PIL import Image
 from playwright.sync_api import expect
 from web import (
-    CHROMIUM,
     LETTER_A,
     ONE,
     SEVEN,
@@ -36,7 +36,7 @@ from web import (
 from digitrec.server.site import vendor_files
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run .ci/install-browser)"),
+    needs_chromium,
     pytest.mark.skipif(not vendor_files(), reason="onnxruntime-web is not in static/vendor (run make web-vendor)"),
 ]
 PARITY_DIGITS = 100

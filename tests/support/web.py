@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import launched
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 # Strokes as points in 0..1 of the pad's side.
 ONE = [[(0.5, 0.15 + 0.7 * t / 20) for t in range(21)]]
 SEVEN = [[(0.25 + 0.5 * t / 10, 0.2) for t in range(11)] + [(0.75 - 0.3 * t / 14, 0.2 + 0.65 * t / 14)
@@ -38,12 +36,8 @@ def url():
 @pytest.fixture(scope="module")
 def browser():
     """Debian's chromium (never `playwright install`), headless, for one test module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 
