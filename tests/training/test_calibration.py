@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from digitrec.models.calibration import NOT_A_DIGIT, with_temperature
-from digitrec.training.calibration import calibrate, fit_not_digit_threshold, fit_temperature
+from digitrec.training.calibration import (
+    MAX_RESTYLED_SAID_NOT_DIGIT,
+    calibrate,
+    fit_not_digit_threshold,
+    fit_temperature,
+)
 from digitrec.training.metrics import coverage_table, ece, nll, reliability
 
 
@@ -84,9 +89,27 @@ def test_restyled_digits_raise_the_threshold_until_they_too_are_digits():
     plain = calibrate(digits, labels, others)["rejection"]
     meta = calibrate(digits, labels, others, {"7-crossbar": crossed})["rejection"]
     assert plain["not_digit_threshold"] == 0.5
-    assert meta["not_digit_threshold"] > 0.5 and meta["validation_restyled_declined"]["7-crossbar"] <= 0.0025
+    assert meta["not_digit_threshold"] > 0.5
+    assert meta["validation_restyled_declined"]["7-crossbar"] <= MAX_RESTYLED_SAID_NOT_DIGIT
     assert meta["validation_non_digits_declined"] == 1.0
     assert "validation_restyled_declined" not in plain
+
+
+def test_each_habit_may_have_the_goals_half_percent_called_not_a_digit_plain_digits_a_quarter():
+    """A habit's few hundred digits may have 0.5% called "not a digit" (two in 400), plain digits 0.25% (one in
+    400): a quarter of a percent of a habit's set would be one picture, and one picture would set the threshold."""
+    labels = np.arange(400) % 10
+    clean = np.full((400, 11), 0.005, np.float32)
+    clean[np.arange(400), labels] = 0.945
+    odd = clean.copy()
+    odd[:4, NOT_A_DIGIT] = [0.6, 0.7, 0.8, 0.9]  # four pictures that look like no digit, sure to these degrees
+    odd[np.arange(4), labels[:4]] = 0.95 - odd[:4, NOT_A_DIGIT]
+    others = np.full((100, 11), 0.005, np.float32)
+    others[:, NOT_A_DIGIT] = 0.95
+    as_habit = calibrate(clean, labels, others, {"4-open": odd})["rejection"]
+    as_plain = calibrate(odd, labels, others)["rejection"]
+    assert as_habit["validation_restyled_declined"]["4-open"] == MAX_RESTYLED_SAID_NOT_DIGIT == 0.005  # two
+    assert as_plain["validation_digits_declined"] == 0.0025  # the same four among plain digits: one
 
 
 def test_the_metadata_holds_the_fitted_figures_to_five_places_and_the_backends_read_them():

@@ -31,9 +31,9 @@ class NumberReader(Protocol):
     def probabilities(self, images: np.ndarray) -> np.ndarray: ...
 
 
-MIN_PROBABILITY = 0.6  # candidates read less surely than this are not reported
+MIN_PROBABILITY = 0.4  # candidates read less surely than this are not reported
 NARROW = 1.0  # a candidate narrower than this × the handwriting's height is one character wide
-MAX_NOT_DIGIT = 0.3  # nor those whose digits the digit model calls "not a digit" this surely, on average
+MAX_NOT_DIGIT = 0.4  # nor those whose digits the digit model calls "not a digit" this surely, on average
 ROW = 0.5  # numbers whose centres are within this × the taller one's height share a row of the page
 
 

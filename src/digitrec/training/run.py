@@ -113,14 +113,19 @@ def _training_fonts(cfg: TrainConfig) -> Callable[..., datamod.Dataset]:
 def cross_writer(model: nn.Module, device="cpu", n: int = CROSS_WRITER) -> dict[str, float]:
     """The cross-writer validation figures: the held-out fonts' digits read right, and (for a model that
     can say "not a digit") their letters called not a digit, by the raw argmax."""
-    fonts = [f for f in fontsmod.load_fonts() if f.held_out]
-    bank = font_bank(2 * n, fonts, seed=5, tag="held-out", letters=0.5)
+    bank = cross_writer_bank(n)
     probs = predict_proba(model, bank.images, device=device)
     answers, digits = probs.argmax(1), bank.labels < 10
     out = {"cross_writer_accuracy": float((answers[digits] == bank.labels[digits]).mean())}
     if probs.shape[1] > 10:
         out["cross_writer_letters_not_digit"] = float((answers[~digits] >= 10).mean())
     return out
+
+
+def cross_writer_bank(n: int = CROSS_WRITER) -> datamod.Dataset:
+    """The held-out fonts' `n` digits and `n` letters (labels 10 and up) that a run measures itself on."""
+    fonts = [f for f in fontsmod.load_fonts() if f.held_out]
+    return font_bank(2 * n, fonts, seed=5, tag="held-out", letters=0.5)
 
 
 def validation_non_digits(cfg: TrainConfig, val: datamod.Dataset) -> datamod.Dataset | None:
