@@ -185,7 +185,8 @@ def main() -> None:
     args = p.parse_args()
     args.strengths = [float(s) for s in args.strengths.split(",")]
     set_threads(args.threads)
-    overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    # the run itself folds no head (unless --set prototypes=…): each strength is folded here, afterwards
+    overrides = {"prototypes": 0.0, **{k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}}
     rows, checked = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         for kind, name, folder, rest in writers_to_run(args.writers.split(","), args.draws, Path(tmp),

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, picture_folder, run_cli
 
 from digitrec.errors import DigitrecError
 from digitrec.models import create_model
@@ -74,3 +74,19 @@ def test_a_network_without_a_linear_classifier_is_refused(mirrored):
 ])
 def test_bad_strengths_are_one_line_errors(tmp_path, args, words):
     assert_user_error(run_cli("train", *args, "--out", tmp_path / "run", in_process=True), *words)
+
+
+@pytest.mark.slow
+def test_fine_tuning_on_a_made_up_writer_reads_the_rest_of_its_digits_better(tmp_path, mirrored):
+    """`train --init default` on 15 mirrored pictures a digit (the default settings, prototype head included,
+    shortened to one epoch): the writer's digits it was not given are read better, and the file loads."""
+    given, labels, rest, rest_labels = mirrored
+    folder = picture_folder(tmp_path / "mine", given, labels, 12)
+    out = tmp_path / "run"
+    result = run_cli("train", "--init", "default", "--data", folder, "--epochs", "1", "--min-pictures", "300",
+                     "--no-test", "--threads", "1", "--quiet", "--no-report", "--out", out, in_process=True)
+    assert result.returncode == 0, result.stderr
+    shipped, _ = load_model(shipped_model_path())
+    tuned, meta = load_model(out / "model.safetensors")
+    assert meta["data"]["finetune"]["prototypes"]["strength"] > 0
+    assert read_right(tuned, rest, rest_labels) > read_right(shipped, rest, rest_labels) + 0.2
