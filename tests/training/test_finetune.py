@@ -76,6 +76,7 @@ def test_fine_tuning_end_to_end(tmp_path, mine):
     figures, info = meta["finetune"], meta["data"]["finetune"]
     assert figures["n_val"] == 10 and 0 <= figures["val_after"] <= 1 and "mnist_test_after" in figures
     assert info["pictures"] == 30 and info["copies"] == 3 and info["replayed_mnist"] == 270  # 3/4 of the set
+    assert info["prototypes"]["strength"] == 2.0 and info["prototypes"]["pictures"] == 30  # the default head
     assert "10 of your held-out pictures and 1000 MNIST validation digits" in meta["calibration"]["fitted_on"]
     before = init_weights(str(init))
     assert any(not torch.equal(before[k], v) for k, v in model.base.state_dict().items())

@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help="with --init: this share of the training set is MNIST digits, so MNIST is not forgotten")
     p.add_argument("--min-pictures", type=int, default=None, metavar="N",
                    help="with --init: repeat your pictures (each copy augmented anew) until there are N")
+    p.add_argument("--prototypes", type=float, default=None, metavar="STRENGTH",
+                   help="with --init: blend in a nearest-prototype head over your training pictures' features "
+                        "(0 = off; docs/finetune.md)")
     p.add_argument("--val-share", type=float, default=None, metavar="SHARE",
                    help=f"of each digit's pictures held out for validation when --data is a folder of pictures "
                         f"(default {_DEFAULTS.val_share})")

@@ -56,6 +56,7 @@ class TrainConfig:
     init: str | None = None
     replay: float = 0.0  # share of the fine-tuning set that is MNIST training digits, so MNIST is not forgotten
     min_pictures: int = 0  # repeat the user's pictures (each copy augmented anew) until there are this many
+    prototypes: float = 0.0  # strength of the writer's nearest-prototype head folded into the last layer; 0 = off
     freeze_bn: bool = False  # keep BatchNorm's running statistics: fine-tuning batches would otherwise replace them
     val_share: float = 0.2  # of each digit's pictures held out for validation, when the data is a picture folder
     command: str | None = None  # the command line that started the run, kept in the model file
@@ -103,6 +104,8 @@ class TrainConfig:
             (not self.init or self.val_size > 0, "val_size", "fine-tuning (--init) needs held-out pictures to measure"),
             (self.init or not self.replay, "replay", "goes with --init (fine-tuning a model file)"),
             (self.init or not self.min_pictures, "min_pictures", "goes with --init (fine-tuning a model file)"),
+            (self.prototypes >= 0, "prototypes", f"must be 0 (off) or more, got {self.prototypes}"),
+            (self.init or not self.prototypes, "prototypes", "goes with --init (fine-tuning a model file)"),
             (self.model in list_models(), "model",
              f"unknown model {self.model!r}; choose from {', '.join(list_models())}"),
         ]

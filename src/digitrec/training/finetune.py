@@ -10,6 +10,8 @@ through `run.train_run` (so a fine-tuning run has the run folder, checkpoints an
 - `replay` of the training set is MNIST training digits from the part of the usual split that
   leaves out MNIST's validation digits, so the model keeps what it knew; a model that can answer
   "not a digit" also sees synthetic non-digits (its `not_digits` share), so it keeps that answer;
+- the nearest-prototype head of the person's training pictures is folded into the last layer
+  (`prototypes`, training/prototypes.py), before anything is measured;
 - the saved model's temperature (and not-a-digit threshold) are fitted again on validation: the
   person's held-out pictures plus MNIST validation digits (`calibration`). Why: docs/finetune.md.
 """
@@ -35,6 +37,7 @@ from digitrec.synth.banks import nondigit_bank
 from digitrec.training.calibration import calibrate
 from digitrec.training.config import TrainConfig
 from digitrec.training.metrics import digit_answers
+from digitrec.training.prototypes import fold_prototypes
 from digitrec.training.recipes import FINETUNE
 from digitrec.util import SIDE
 
@@ -129,6 +132,12 @@ def training_set(cfg: TrainConfig, mine: datamod.Dataset,
             "replayed_mnist": len(parts[1]) if n_replay else 0,
             "non_digits": len(parts[-1]) if cfg.not_digits else 0}
     return parts[0].concat(*parts[1:], source=mine.source), info
+
+
+def prototype_head(cfg: TrainConfig, model: nn.Module, train: datamod.Dataset, pictures: int) -> dict[str, Any]:
+    """Fold the nearest-prototype head of the person's training pictures (the first `pictures` of `train`:
+    `training_set` puts them first) into `model`'s last layer, at `cfg.prototypes` (training.prototypes)."""
+    return fold_prototypes(model, train.images[:pictures], train.labels[:pictures], cfg.prototypes)
 
 
 def accuracy(model: nn.Module, data: datamod.Dataset, device) -> float:

@@ -43,12 +43,14 @@ RECIPES["numbers"] = dict(model="line-ctc", epochs=12, batch_size=64, optimizer=
                           weight_decay=1e-4, schedule="onecycle", warmup=0.1, augment="stroke", bf16=True)
 # Fine-tuning a model file on a person's own pictures (`train --init MODEL`): not a recipe of its own
 # (the network comes from the file), the settings that `training.finetune` starts from. A short
-# schedule, augmentation made for people's pictures, three quarters of the training set MNIST digits
-# replayed and an EMA of the weights that starts at the model's own, so that MNIST is not forgotten
-# (chosen on validation: docs/finetune.md).
+# schedule, the base recipe's affine + elastic augmentation, three quarters of the training set MNIST digits
+# replayed and an EMA of the weights that starts at the model's own, so that MNIST is not forgotten,
+# then the nearest-prototype head of the person's pictures folded into the last layer (training/prototypes.py)
+# (chosen on validation, held-out fonts and sklearn's digits: docs/finetune.md).
 FINETUNE: dict = dict(epochs=3, batch_size=128, optimizer="adamw", lr=2e-3, weight_decay=5e-4,
-                      schedule="onecycle", warmup=0.1, label_smoothing=0.1, augment="digits", ema=0.98, bf16=True,
-                      channels_last=True, replay=0.75, min_pictures=1500)
+                      schedule="onecycle", warmup=0.1, label_smoothing=0.1, augment="elastic", ema=0.98, bf16=True,
+                      channels_last=True, replay=0.75, min_pictures=1500,
+                      prototypes=2.0)
 
 
 def check_recipe(name: str) -> None:

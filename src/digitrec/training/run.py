@@ -196,6 +196,8 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if not trainer.dist.is_main:
         return RunResult(run.path, run.model, history, None, load_seconds, train_seconds)
     model = trainer.final_model()
+    if figures is not None and cfg.prototypes:  # before anything is measured or calibrated
+        info["finetune"]["prototypes"] = finetune.prototype_head(cfg, model, train, info["finetune"]["pictures"])
     metrics = None
     if test is not None and test.labels is not None:
         metrics = compute_metrics(test.labels, digit_answers(predict_proba(model, test.images, device=trainer.device)))
