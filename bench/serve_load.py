@@ -144,7 +144,7 @@ def measured(server: Server, s: Scenario, connections: int, args: argparse.Names
     others = sum(n for code, n in run["statuses"].items() if code not in ("200", "503")) + run["socket_errors"]
     return {"req/s": ok / run["seconds"], "digits/s": ok * s.pictures / run["seconds"], "p50 ms": run["p50_us"] / 1000,
             "p99 ms": run["p99_us"] / 1000, "503s": run["statuses"].get("503", 0), "errors": others,
-            "CPU ms/digit": cpu * 1000 / max(ok * s.pictures, 1)}
+            "CPU ms/digit": cpu * 1000 / (ok * s.pictures) if ok else float("nan")}  # nan: none answered
 
 
 @dataclass

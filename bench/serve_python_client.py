@@ -79,4 +79,4 @@ def overload_row(port: int, pid: int, scenario: Any, args: Any) -> dict:
     return {"scenario": f"overload: {scenario.name} (Python clients)", "conns": args.overload,
             "req/s": codes.count(200) / elapsed, "digits/s": ok / elapsed, "p50 ms": float(np.percentile(ms, 50)),
             "p99 ms": float(np.percentile(ms, 99)), "503s": codes.count(503),
-            "errors": sum(c not in (200, 503) for c in codes), "CPU ms/digit": cpu * 1000 / max(ok, 1)}
+            "errors": sum(c not in (200, 503) for c in codes), "CPU ms/digit": cpu * 1000 / ok if ok else float("nan")}
