@@ -99,6 +99,39 @@ def test_predict_upload_pixels_and_base64(client, mnist_test):
     assert answers[0].json()["source"] == "seven.png"
 
 
+def test_a_picture_sent_as_the_body_is_read_as_its_upload_is(client, mnist_test):
+    """`Content-Type: image/png` (or jpeg) with the picture as the whole body: the multipart upload's answer."""
+    for make, kind in ((lambda d: png(white_300(d, None)), "image/png"), (lambda d: jpeg(d, None), "image/jpeg")):
+        raw = make(mnist_test.images[3])
+        sent = client.post("/v1/predict?include_input=true", content=raw, headers={"content-type": kind}).json()
+        uploaded = client.post("/v1/predict?include_input=true", files={"file": ("d", raw)}).json()
+        assert sent["source"] == "body" and sent["digit"] == int(mnist_test.labels[3])
+        assert {**sent, "source": "d"} == uploaded
+    raw = png(number_picture(list(mnist_test.images[:3]), [6, 6]))
+    sent = client.post("/v1/number", content=raw, headers={"content-type": "image/png; charset=binary"}).json()
+    assert sent["number"] == client.post("/v1/number", files={"file": ("n.png", raw)}).json()["number"]
+
+
+def test_a_body_refused_as_its_upload_is(client, mnist_test):
+    """The raw body gets the multipart route's 400/413/415, naming `body`; its Content-Type must say what it is."""
+    raw = png(white_300(mnist_test.images[0], None))
+    cases = [(b"this is text, not a picture", "image/png", 415, "not_an_image"),
+             (raw[:200], "image/png", 400, "bad_image"),
+             (b"", "image/png", 400, "empty_image"),
+             (png_claiming(2100, 2000), "image/png", 413, "image_too_large"),
+             (b"\0" * (MAX_UPLOAD + 1), "image/png", 413, "upload_too_large"),
+             (raw, "image/jpeg", 415, "not_an_image"),  # a PNG said to be a JPEG: not guessed at
+             (jpeg(mnist_test.images[0], None), "image/png", 415, "not_an_image")]
+    for body, kind, status, code in cases:
+        r = client.post("/v1/predict", content=body, headers={"content-type": kind})
+        assert error_of(r, status) == code, (kind, code)
+        if status != 413 or code != "upload_too_large":
+            assert r.json()["field"] == "body" and r.json()["detail"].startswith("body: ")
+    assert "a JPEG picture" in client.post("/v1/number", content=raw, headers={"content-type": "image/jpeg"}).text
+    r = client.post("/v1/predict/batch", content=raw, headers={"content-type": "image/png"})
+    assert error_of(r, 415) == "unsupported_media_type"  # a batch is multipart or JSON
+
+
 def test_server_answers_as_the_recognizer_does(client, mnist_test):
     """One inference path: the server's answer and 28×28 input equal the Python API's for the same bytes."""
     from digitrec import Recognizer
@@ -222,8 +255,9 @@ def test_wrong_requests(client, mnist_test):
     raw = png(mnist_test.images[0])
     r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert error_of(r, 400) == "invalid_json"
-    r = client.post("/v1/predict", content=raw, headers={"content-type": "image/png"})
-    assert error_of(r, 415) == "unsupported_media_type"
+    for kind in ("application/octet-stream", "text/plain", "image/svg+xml", ""):  # a PNG, but never guessed at
+        r = client.post("/v1/predict", content=raw, headers={"content-type": kind})
+        assert error_of(r, 415) == "unsupported_media_type", kind
     assert error_of(client.post("/v1/predict", files={"picture": ("a.png", raw)}), 422) == "invalid_request"
     assert error_of(client.post("/v1/predict", data={"file": "text, not a file"}, files={"x": ("a", b"")}),
                     422) == "invalid_request"

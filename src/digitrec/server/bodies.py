@@ -1,7 +1,8 @@
 """Request bodies → `Picture`s → what the model sees.
 
-A picture arrives as an uploaded file (multipart), base64 in JSON (`image`) or
-28×28 numbers in JSON (`pixels`). `read_pictures` turns a request into
+A picture arrives as an uploaded file (multipart), the whole body (`Content-Type: image/png`,
+`image/jpeg`, ...: no multipart to parse), base64 in JSON (`image`) or 28×28 numbers in JSON
+(`pixels`). `read_pictures` turns a request into
 `Picture`s without decoding anything (that is CPU work, done later in a worker
 process by `workers.prepare`, which runs the same `preprocess` as the CLI). JSON
 bodies over `BIG_JSON` bytes are parsed in a worker thread, off the event loop.
@@ -20,11 +21,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from digitrec.server.limits import ApiError, decode_base64
+from digitrec.server.limits import MEDIA_TYPES, ApiError, decode_base64
 from digitrec.server.received import Picture
 from digitrec.server.schemas import BatchIn, NumberIn, PictureIn
 
-MEDIA_HINT = "send multipart/form-data with a file, or application/json"
+MEDIA_HINT = "send multipart/form-data with a file, application/json, or the picture itself as image/png or image/jpeg"
+RAW = "body"  # a picture sent as the whole body: its name and field in answers and errors
 # JSON bodies larger than this are parsed and validated in a worker thread: a batch of 256 digits as
 # pixels is 200,000 numbers, tens of milliseconds of pydantic that would stall every other request.
 BIG_JSON = 64 * 1024
@@ -41,10 +43,16 @@ class InvalidBody(Exception):
 async def read_pictures(request: Request, many: bool) -> list[Picture]:
     """The pictures of a /v1/predict (one) or /v1/predict/batch (many) request."""
     settings = request.app.state.settings
-    if media_type(request) == "application/json":
+    kind = media_type(request)
+    if kind == "application/json":
         raw = await request.body()
         parse = partial(json_pictures, raw, many, settings.max_batch)
         return await run_in_threadpool(parse) if len(raw) > BIG_JSON else parse()
+    if kind in MEDIA_TYPES:
+        if many:
+            raise ApiError(415, "unsupported_media_type", f"content-type {kind!r}: a batch is multipart/form-data "
+                           "(repeated `files`) or application/json; one picture as the body goes to /v1/predict")
+        return [await raw_picture(request, kind)]
     files = await read_files(request, ("files", "file") if many else ("file",), settings.max_batch)
     if not many and len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture here, not {len(files)} "
@@ -56,9 +64,12 @@ async def read_pictures(request: Request, many: bool) -> list[Picture]:
 async def read_number_picture(request: Request, model: type[NumberIn] = NumberIn) -> Picture:
     """The picture of a /v1/number (or /v1/page: `PageIn`) request: multipart `file` or JSON
     `{"image": base64}`."""
-    if media_type(request) == "application/json":
+    kind = media_type(request)
+    if kind == "application/json":
         body = await parse_json(request, model)
         return Picture("image", raw=decode_base64(body.image, "image"), field="image")
+    if kind in MEDIA_TYPES:
+        return await raw_picture(request, kind)
     files = await read_files(request, ("file",), request.app.state.settings.max_batch)
     if len(files) != 1:
         raise ApiError(422, "invalid_request", f"file: send exactly one picture, not {len(files)}")
@@ -66,11 +77,18 @@ async def read_number_picture(request: Request, model: type[NumberIn] = NumberIn
 
 
 def media_type(request: Request) -> str:
-    """'application/json' or 'multipart/form-data'; anything else is refused (415)."""
+    """'application/json', 'multipart/form-data' or a picture's type (limits.MEDIA_TYPES); anything else is
+    refused (415), a picture sent as application/octet-stream or text/plain too: the type is never guessed."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in ("application/json", "multipart/form-data"):
+    if kind not in ("application/json", "multipart/form-data") and kind not in MEDIA_TYPES:
         raise ApiError(415, "unsupported_media_type", f"content-type {kind or '(none)'!r}: {MEDIA_HINT}")
     return kind
+
+
+async def raw_picture(request: Request, kind: str) -> Picture:
+    """The body itself as the picture: its bytes as they came, checked against the declared type in the
+    worker (a JPEG sent as image/png is a 415, not read as a JPEG)."""
+    return Picture(RAW, raw=await request.body(), field=RAW, declared=MEDIA_TYPES[kind])
 
 
 def json_pictures(raw: bytes, many: bool, max_batch: int) -> list[Picture]:

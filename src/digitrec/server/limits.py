@@ -25,6 +25,10 @@ from PIL import Image, UnidentifiedImageError
 # Formats the server decodes: the ones people and drawing apps produce. Other Pillow
 # plugins (many rarely used, some fragile on hostile input) are not offered to the internet.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+# A picture sent as the whole body names its format in Content-Type; these are the types taken, each the
+# format its bytes must be in (a body whose bytes disagree is refused, as is any other type: never guessed).
+MEDIA_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/bmp": "BMP",
+               "image/webp": "WEBP", "image/tiff": "TIFF", "image/x-portable-pixmap": "PPM"}
 URL_SAFE = str.maketrans("-_", "+/")  # the URL-safe alphabet, as the standard one
 DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=-]+)*;base64,", re.IGNORECASE)
 
@@ -114,22 +118,25 @@ async def drain(receive: Any, budget: int) -> None:
             return
 
 
-def check_picture(raw: bytes, name: str, max_pixels: int, field: str | None = None) -> None:
+def check_picture(raw: bytes, name: str, max_pixels: int, field: str | None = None,
+                  declared: str | None = None) -> None:
     """Refuse what is not a picture we decode (415), is empty or broken (400), or has more than
-    `max_pixels` pixels (413), reading only the header."""
+    `max_pixels` pixels (413), reading only the header; with `declared` (a raw body's format, from its
+    Content-Type), a picture in another format too (415)."""
     if not raw:
         raise ApiError(400, "empty_image", f"{name}: empty file (0 bytes)", field=field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw), formats=FORMATS) as img:
+            with Image.open(io.BytesIO(raw), formats=(declared,) if declared else FORMATS) as img:
                 width, height = img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(413, "image_too_large", f"{name}: image has too many pixels "
                        f"(limit {max_pixels:,}; possibly a decompression bomb)", field=field) from None
     except UnidentifiedImageError:
-        raise ApiError(415, "not_an_image", f"{name}: not a picture in a supported format "
-                       f"({', '.join(FORMATS)})", field=field) from None
+        expected = f"a {declared} picture, as its content-type says" if declared else \
+            f"a picture in a supported format ({', '.join(FORMATS)})"
+        raise ApiError(415, "not_an_image", f"{name}: not {expected}", field=field) from None
     except Exception as exc:  # noqa: BLE001 - any failure to parse a header is a broken upload
         raise ApiError(400, "bad_image", f"{name}: truncated or corrupt image ({exc})", field=field) from None
     if width * height > max_pixels:

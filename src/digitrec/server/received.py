@@ -24,14 +24,15 @@ class Picture:
     raw: bytes | None = None  # an encoded picture (PNG, JPEG, ...)
     pixels: np.ndarray | None = None  # (28, 28) uint8
     preprocess: bool = True
-    field: str = ""  # the request field it came in: "file", "files[3]", "image", "items[3].pixels"
+    field: str = ""  # the request field it came in: "file", "files[3]", "image", "items[3].pixels", "body"
+    declared: str | None = None  # a raw body's format as its Content-Type says ("PNG"): the bytes must agree
 
 
 @contextmanager
 def checked(picture: Picture, max_pixels: int) -> Iterator[bytes]:
     """The picture's bytes, header-checked; reading errors inside the block become 400s."""
     assert picture.raw is not None
-    check_picture(picture.raw, picture.name, max_pixels, picture.field)
+    check_picture(picture.raw, picture.name, max_pixels, picture.field, picture.declared)
     try:
         yield picture.raw
     except DigitrecError as exc:
@@ -47,7 +48,7 @@ def source(picture: Picture, max_pixels: int) -> bytes | np.ndarray | Preprocess
     `preprocess: false`, the pixels as the model's input itself."""
     if picture.pixels is None:
         assert picture.raw is not None
-        check_picture(picture.raw, picture.name, max_pixels, picture.field)
+        check_picture(picture.raw, picture.name, max_pixels, picture.field, picture.declared)
         return picture.raw
     if picture.preprocess:
         return picture.pixels

@@ -1,14 +1,15 @@
 """The HTTP API's routes: /v1/predict, /v1/predict/batch, /v1/number, /v1/page, /v1/model, /healthz, /metrics.
 
-Each picture route takes either multipart/form-data (uploaded files) or JSON
-(`schemas.PictureIn` and friends). FastAPI cannot declare "this or that"
-bodies, so the routes read the body themselves (`bodies.py`) and the two forms
-are documented in /openapi.json by hand (`register_body_schemas`). A request to a
-picture route has a place in the queue before it gets here (`admission.AdmitRequests`:
-503 when full); pictures are decoded and preprocessed in worker processes and their digits read
-in micro-batches (`batching.py`); numbers and pages are read in a worker thread. Answers are
-built as plain JSON (the response models document them; validating our own
-answers again cost more than the model's share of a request).
+Each picture route takes multipart/form-data (uploaded files), JSON
+(`schemas.PictureIn` and friends) or, for one picture, the picture itself as the
+body (`image/png`, ...). FastAPI cannot declare "this or that" bodies, so the
+routes read the body themselves (`bodies.py`) and the forms are documented in
+/openapi.json by hand (`register_body_schemas`). A request to a picture route
+has a place in the queue before it gets here (`admission.AdmitRequests`: 503
+when full); pictures are decoded and preprocessed in worker processes and their
+digits read in micro-batches (`batching.py`); numbers and pages are read in a
+worker thread. Answers are built as plain JSON (the response models document
+them; validating our own answers again cost more than the model's share of a request).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from digitrec.inference.recognizer import NumberReading, Prediction, Recognizer
 from digitrec.server.admission import RETRY_AFTER_S
 from digitrec.server.batching import Pipeline
 from digitrec.server.bodies import read_number_picture, read_pictures
-from digitrec.server.limits import ApiError
+from digitrec.server.limits import MEDIA_TYPES, ApiError
 from digitrec.server.received import Picture, checked
 from digitrec.server.schemas import (
     BODY_MODELS,
@@ -57,11 +58,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 INCLUDE_INPUT = Query(False, description="also return the 28x28 picture the model saw (base64 PNG)")
 
 
-def body_doc(json_model: str, files: dict[str, Any], required: str) -> dict[str, Any]:
-    """openapi_extra for a route that takes either JSON (`json_model`) or multipart `files`."""
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": f"#/components/schemas/{json_model}"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": files, "required": [required]}}}}}
+def body_doc(json_model: str, files: dict[str, Any], required: str, raw: bool = True) -> dict[str, Any]:
+    """openapi_extra for a route that takes either JSON (`json_model`) or multipart `files`, and with `raw`
+    the picture itself as the body (`Content-Type: image/png`, `image/jpeg`, ...)."""
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_model}"}},
+               "multipart/form-data": {"schema": {"type": "object", "properties": files, "required": [required]}}}
+    return {"requestBody": {"required": True, "content": {**content, **({kind: {"schema": FILE} for kind in
+                                                                        MEDIA_TYPES} if raw else {})}}}
 
 
 def register_body_schemas(app: FastAPI) -> None:
@@ -172,7 +175,8 @@ async def metrics(request: Request) -> Response:
 async def predict(request: Request, include_input: bool = INCLUDE_INPUT,
                   recognizer: Recognizer = Depends(get_recognizer),
                   pipeline: Pipeline = Depends(get_pipeline)) -> Response:
-    """Multipart `file`, or JSON `{"pixels": 28x28}` / `{"image": base64}`."""
+    """Multipart `file`, the picture as the body (`image/png`, `image/jpeg`), or JSON `{"pixels": 28x28}` /
+    `{"image": base64}`."""
     pictures = await read_pictures(request, many=False)
     [answer] = await pipeline.recognise(pictures)
     return JSONResponse({**prediction_out(answer, include_input), "model": model_ref(recognizer)})
@@ -180,7 +184,7 @@ async def predict(request: Request, include_input: bool = INCLUDE_INPUT,
 
 @router.post("/v1/predict/batch", response_model=BatchOut, responses=ERRORS, tags=["recognise"],
              summary="The digit in each of many pictures, in order",
-             openapi_extra=body_doc("BatchIn", {"files": {"type": "array", "items": FILE}}, "files"))
+             openapi_extra=body_doc("BatchIn", {"files": {"type": "array", "items": FILE}}, "files", raw=False))
 async def predict_batch(request: Request, include_input: bool = INCLUDE_INPUT,
                         recognizer: Recognizer = Depends(get_recognizer),
                         pipeline: Pipeline = Depends(get_pipeline)) -> Response:
@@ -202,7 +206,7 @@ def batch_answer(answers: list[Prediction], include_input: bool, model: dict[str
 async def number(request: Request, include_input: bool = INCLUDE_INPUT,
                  recognizer: Recognizer = Depends(get_recognizer),
                  pipeline: Pipeline = Depends(get_pipeline)) -> Response:  # admitted: see admission.py
-    """Multipart `file`, or JSON `{"image": base64}`."""
+    """Multipart `file`, the picture as the body (`image/png`, `image/jpeg`), or JSON `{"image": base64}`."""
     picture = await read_number_picture(request)
     max_pixels = request.app.state.settings.max_pixels
     # abandoned (not awaited) when the deadline passes: a reading that hangs must not hold the answer or the exit
@@ -222,7 +226,8 @@ def read_number(recognizer: Recognizer, picture: Picture, max_pixels: int) -> Nu
              openapi_extra=body_doc("PageIn", {"file": FILE}, "file"))
 async def page(request: Request, recognizer: Recognizer = Depends(get_recognizer),
                pipeline: Pipeline = Depends(get_pipeline)) -> Response:  # admitted: see admission.py
-    """Multipart `file`, or JSON `{"image": base64}`. A page without numbers answers `"numbers": []`."""
+    """Multipart `file`, the picture as the body (`image/png`, `image/jpeg`), or JSON `{"image": base64}`. A page
+    without numbers answers `"numbers": []`."""
     picture = await read_number_picture(request, PageIn)
     max_pixels = request.app.state.settings.max_pixels
     # under the request deadline, as /v1/number: a page that hangs answers 504 and does not hold the exit
