@@ -102,6 +102,7 @@ def run(args) -> int:
     dist = distributed.from_env()  # a world of one unless started by torchrun
     try:
         result = _train(args, dist)
+        dist.finish()
     finally:
         dist.stop()
     if not dist.is_main:
