@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_user_error, idx_bytes, run_cli
+from helpers import assert_user_error, bad_cases, idx_bytes, run_cli
 from PIL import Image
 
 
@@ -51,12 +51,8 @@ def bad_idx_of_the_wrong_rank(folder):
 
 
 # each case makes the damaged file (or folder) in a folder and says the words its error must contain
-CASES = [pytest.param(bad_empty_csv, id="empty-csv"), pytest.param(bad_header_only_csv, id="header-only-csv"),
-         pytest.param(bad_npz_without_arrays, id="npz-without-arrays"),
-         pytest.param(bad_npz_without_labels, id="npz-without-labels"),
-         pytest.param(bad_class_folders_without_pictures, id="class-folders-without-pictures"),
-         pytest.param(bad_no_class_folders, id="no-class-folders"),
-         pytest.param(bad_idx_of_the_wrong_rank, id="idx-of-the-wrong-rank")]
+CASES = bad_cases(bad_empty_csv, bad_header_only_csv, bad_npz_without_arrays, bad_npz_without_labels,
+                  bad_class_folders_without_pictures, bad_no_class_folders, bad_idx_of_the_wrong_rank)
 
 
 @pytest.mark.parametrize("make", CASES)

@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # A small, quick conv2-fc64 run (the conftest's quick_run): 2,000 training images, 500 held out, one thread.
@@ -59,6 +60,11 @@ def assert_user_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def bad_cases(*makers: Callable) -> list:
+    """pytest params of bad-input makers, each named for its maker: `bad_empty_csv` runs as "empty-csv"."""
+    return [pytest.param(make, id=make.__name__.removeprefix("bad_").replace("_", "-")) for make in makers]
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import assert_user_error, picture_folder, run_cli
+from helpers import assert_user_error, bad_cases, picture_folder, run_cli
 from PIL import Image
 
 from digitrec.models import create_model, with_tta
@@ -163,15 +163,9 @@ def bad_empty_folder(tmp_path, mnist_test):
 
 
 # each case returns the command line's --init and --data, extra options, and the words its error must hold
-BAD_INPUTS = [pytest.param(bad_init_not_a_model, id="init-not-a-model"),
-              pytest.param(bad_init_missing, id="init-missing"),
-              pytest.param(bad_init_other_input_shape, id="init-other-input-shape"),
-              pytest.param(bad_init_ensemble, id="init-ensemble"),
-              pytest.param(bad_model_beside_init, id="model-beside-init"),
-              pytest.param(bad_one_picture_of_a_digit, id="one-picture-of-a-digit"),
-              pytest.param(bad_a_word_for_a_digit, id="a-word-for-a-digit"),
-              pytest.param(bad_empty_folder, id="empty-folder"),
-              pytest.param(bad_replay_without_init, id="replay-without-init")]
+BAD_INPUTS = bad_cases(bad_init_not_a_model, bad_init_missing, bad_init_other_input_shape, bad_init_ensemble,
+                       bad_model_beside_init, bad_one_picture_of_a_digit, bad_a_word_for_a_digit, bad_empty_folder,
+                       bad_replay_without_init)
 
 
 @pytest.mark.parametrize("bad_input", BAD_INPUTS)
