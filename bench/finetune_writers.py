@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import sys
 import tempfile
@@ -37,6 +36,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench whose sklearn split this one shares
+
+import finetune as finetune_bench  # noqa: E402
 
 from digitrec.data import Dataset  # noqa: E402
 from digitrec.data.dataset import stratified_split  # noqa: E402
@@ -54,13 +56,6 @@ from digitrec.training.run import train_run  # noqa: E402
 from digitrec.util.device import set_threads  # noqa: E402
 
 PER_DIGIT, FONT_READ = 15, 50
-
-
-def bench_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def font_writer(font, draw: int, tmp: Path) -> tuple[Path, Dataset]:
@@ -83,14 +78,13 @@ def font_writer(font, draw: int, tmp: Path) -> tuple[Path, Dataset]:
 def sklearn_writer(seed: int, tmp: Path) -> tuple[Path, Dataset]:
     from sklearn.datasets import load_digits
 
-    ft = bench_module("finetune")
     digits = load_digits()
     images, labels = digits.images, digits.target.astype(np.int64)
-    pools, rest = ft.split(labels, seed)
+    pools, rest = finetune_bench.split(labels, seed)
     mine = np.concatenate([pools[d][:PER_DIGIT] for d in range(10)])
-    read = read_pictures(ft.write_folder(tmp / f"sk-{seed}-rest", images, labels, rest), cache=False)
-    return ft.write_folder(tmp / f"sk-{seed}-mine", images, labels, mine), Dataset(read.images, read.labels,
-                                                                                     "sklearn:rest")
+    read = read_pictures(finetune_bench.write_folder(tmp / f"sk-{seed}-rest", images, labels, rest), cache=False)
+    folder = finetune_bench.write_folder(tmp / f"sk-{seed}-mine", images, labels, mine)
+    return folder, Dataset(read.images, read.labels, "sklearn:rest")
 
 
 def writers_to_run(kinds: list[str], draws: int, tmp: Path, only: list[str], first_seed: int):

@@ -24,7 +24,6 @@ The goals (docs/writers.md): held-out fonts >= 98% digits, >= 95% letters; sklea
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -41,15 +40,10 @@ from digitrec.training.metrics import digit_answers, ece
 from digitrec.util.device import set_threads
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling bench whose sklearn split and folders this one shares
+import finetune as finetune_bench  # noqa: E402
+
 FINETUNE_PER_DIGIT = 15
-
-
-def bench_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_args() -> argparse.Namespace:
@@ -111,16 +105,15 @@ def sklearn_sets(tmp: Path, finetune: bool, threads: int) -> dict | None:
     except ImportError:
         print("scikit-learn is not installed (pip install -e '.[dev]'): the sklearn rows are left out")
         return None
-    ft = bench_module("finetune")
     from digitrec.pictures.folders import read_pictures
 
     digits = load_digits()
     images, labels = digits.images, digits.target.astype(np.int64)
-    every = read_pictures(ft.write_folder(tmp / "all", images, labels, np.arange(len(labels))), cache=False)
+    every = read_pictures(finetune_bench.write_folder(tmp / "all", images, labels, np.arange(len(labels))), cache=False)
     out = {"all": Dataset(every.images, every.labels, "sklearn")}
     if finetune:
-        pools, rest = ft.split(labels, 0)
-        evaluation = read_pictures(ft.write_folder(tmp / "eval", images, labels, rest), cache=False)
+        pools, rest = finetune_bench.split(labels, 0)
+        evaluation = read_pictures(finetune_bench.write_folder(tmp / "eval", images, labels, rest), cache=False)
         out["finetune"] = lambda path: finetuned(path, pools, images, labels, evaluation, tmp, threads)
     return out
 
@@ -130,7 +123,7 @@ def finetuned(path: Path, pools, images, labels, evaluation, tmp: Path, threads:
     from digitrec.training.run import train_run
 
     mine = np.concatenate([pools[d][:FINETUNE_PER_DIGIT] for d in range(10)])
-    folder = bench_module("finetune").write_folder(tmp / f"mine-{path.stem}", images, labels, mine)
+    folder = finetune_bench.write_folder(tmp / f"mine-{path.stem}", images, labels, mine)
     cfg = finetune_config(data=str(folder), threads=threads, seed=0, init=str(path))
     result = train_run(cfg, tmp / f"run-{path.stem}", progress=False, log=lambda line: None)
     model, _ = load_model(result.model_path)
